@@ -1,0 +1,1 @@
+"""Chat: customers, conversations (queries), messages, the console event log and consumers."""

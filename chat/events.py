@@ -1,0 +1,146 @@
+"""Event layer: the console event log and the doorbells; the only module that touches the
+channel layer.
+
+*Persist, then announce.*  A change a console must see is written as a ``ConsoleEvent`` row
+in the same transaction as the change.  After commit, ``publish_on_commit`` rings doorbells
+(channel-layer group messages) carrying the serialized event.  A doorbell may be lost (a Redis
+restart, a slow consumer): every event names the previous event of its stream (``prev``), so
+the receiving consumer notices the gap and re-reads the log.  The channel layer is never the
+record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection, transaction
+from django.db.models import Max
+
+from chat.models import ConsoleEvent
+
+logger = logging.getLogger(__name__)
+
+SUPERVISORS_GROUP = "console.all"
+# Any constant will do; it names "appending to the console event log" for pg_advisory locks.
+_EVENT_LOG_LOCK_KEY = 0x6875_6265  # "hube"
+
+
+def operator_group(user_id: int) -> str:
+    return f"console.op.{user_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Every socket of a user, console or API, for "close now" orders (logout, disable)."""
+    return f"user.{user_id}"
+
+
+def webchat_group(customer_id: Any) -> str:
+    return f"webchat.{customer_id}"
+
+
+class ConsoleEventFrame(TypedDict):
+    type: str
+    id: int
+    prev: int
+    name: str
+    conversation_id: str | None
+    data: dict[str, Any]
+
+
+def console_event_append(
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    conversation_id: Any = None,
+    operator_id: int | None = None,
+) -> ConsoleEvent:
+    """Append one event to the log and ring its streams' doorbells after commit.
+
+    Must run inside ``transaction.atomic``.  Rows are appended in commit order: on
+    PostgreSQL an advisory transaction lock is taken just before the insert and held until
+    commit (SQLite's IMMEDIATE transactions already serialise writers).  That makes the ids
+    a console reads monotonic in commit order, so ``id > last_seen`` never skips a row that
+    commits late, and makes ``prev_*`` exact.  Call it as the last write of a transaction:
+    the lock is held from here to commit.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("console_event_append must run inside transaction.atomic")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK_KEY])
+    prev_all = ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
+    prev_operator = None
+    if operator_id is not None:
+        prev_operator = (
+            ConsoleEvent.objects.filter(operator_id=operator_id).aggregate(m=Max("id"))["m"] or 0
+        )
+    event = ConsoleEvent.objects.create(
+        kind=kind,
+        payload=payload,
+        conversation_id=conversation_id,
+        operator_id=operator_id,
+        prev_all=prev_all,
+        prev_operator=prev_operator,
+    )
+    doorbell = {"type": "console.event", "event": event_wire(event)}
+    sends = [(SUPERVISORS_GROUP, doorbell)]
+    if operator_id is not None:
+        sends.append((operator_group(operator_id), doorbell))
+    publish_on_commit(sends)
+    return event
+
+
+def event_wire(event: ConsoleEvent) -> dict[str, Any]:
+    """The event as it travels on the channel layer (both streams' prev ids)."""
+    return {
+        "id": event.id,
+        "prev_all": event.prev_all,
+        "prev_operator": event.prev_operator,
+        "operator_id": event.operator_id,
+        "name": event.kind,
+        "conversation_id": str(event.conversation_id) if event.conversation_id else None,
+        "data": event.payload,
+    }
+
+
+def event_frame(wire: dict[str, Any], *, supervisor: bool) -> ConsoleEventFrame:
+    """The ``event`` frame a console receives, with the prev id of *its* stream."""
+    return {
+        "type": "event",
+        "id": wire["id"],
+        "prev": wire["prev_all"] if supervisor else (wire["prev_operator"] or 0),
+        "name": wire["name"],
+        "conversation_id": wire["conversation_id"],
+        "data": wire["data"],
+    }
+
+
+def publish_on_commit(sends: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Ring doorbells once the surrounding transaction commits (never if it rolls back)."""
+    batch = list(sends)
+    if batch:
+        transaction.on_commit(lambda: _publish_now(batch))
+
+
+def publish_now(sends: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Ring doorbells for something that is not a database change (e.g. "close sockets")."""
+    _publish_now(list(sends))
+
+
+def _publish_now(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_send_all)(layer, batch)
+    except Exception:  # a lost doorbell is caught up from the log; never fail the caller
+        logger.warning("doorbell not delivered to %s", [g for g, _ in batch], exc_info=True)
+
+
+async def _send_all(layer: Any, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    for group, message in batch:
+        await layer.group_send(group, message)

@@ -1,0 +1,163 @@
+"""Chat model layer: Customer, CustomerIdentity, Conversation, Message, ConsoleEvent.
+
+Rows change only through ``chat.services``; this module holds fields and constraints.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Channel(models.TextChoices):
+    WEBCHAT = "webchat", "Web chat"
+
+
+class Customer(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    display_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.display_name or f"Customer {str(self.id)[:8]}"
+
+
+class CustomerIdentity(models.Model):
+    """How a channel knows the customer (visitor id for web chat, phone for WhatsApp…)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    channel = models.CharField(max_length=32, choices=Channel.choices)
+    external_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], name="uniq_identity_per_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+
+class ConversationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    ASSIGNED = "assigned", "Assigned"
+    CLOSED = "closed", "Closed"
+
+
+class Conversation(models.Model):
+    """A customer's *query*: from the first message until an operator closes it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.CharField(max_length=32, choices=Channel.choices)
+    status = models.CharField(
+        max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.QUEUED
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_operator_reply_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The newest message id the assigned operator has read (unread counts).
+    operator_read_up_to = models.BigIntegerField(default=0)
+
+    class Meta:
+        permissions = [
+            ("handle_conversation", "Can answer the conversations assigned to them"),
+            ("supervise_conversations", "Can watch every conversation live"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="assigned", operator__isnull=False) | ~Q(status="assigned"),
+                name="assigned_has_operator",
+            ),
+            # A customer has at most one open conversation per channel: the next inbound
+            # message joins it, even when two arrive at once on two processes.
+            models.UniqueConstraint(
+                fields=["customer", "channel"],
+                condition=~Q(status="closed"),
+                name="one_open_conversation_per_customer_channel",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["operator", "status"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {str(self.id)[:8]} ({self.status})"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "in", "From customer"
+    OUTBOUND = "out", "To customer"
+
+
+class Message(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField()
+    channel = models.CharField(max_length=32, choices=Channel.choices)
+    # The channel's own id for the message: a replayed webhook or a retried send carries the
+    # same id and finds the existing row instead of creating a second one.
+    channel_message_id = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "channel_message_id"], name="uniq_message_per_channel"
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "id"])]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} ({self.direction})"
+
+
+class ConsoleEvent(models.Model):
+    """The durable log every console reads: one row per change a console must see.
+
+    ``id`` is the event id consoles resume from.  An event belongs to the supervisors' stream
+    (every event) and, when ``operator`` is set, to that operator's stream.  ``prev_all`` and
+    ``prev_operator`` are the previous event id in each stream, so a console (or its server
+    side) notices a missed event without reading the table.  They are exact because event
+    rows are appended in commit order (see chat.events.console_event_append).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=64)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField()
+    prev_all = models.BigIntegerField(default=0)
+    prev_operator = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["operator", "id"], name="console_event_operator_id")]
+
+    def __str__(self) -> str:
+        return f"ConsoleEvent {self.pk} {self.kind}"

@@ -1,0 +1,175 @@
+"""Chat read layer: access checks, console snapshots, histories and the event-log replay."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, F, Max, Q, QuerySet
+
+from chat.models import ConsoleEvent, Conversation, ConversationStatus, Direction, Message
+from hub.exceptions import NotFound, ValidationFailed
+from hub.roles import PERM_HANDLE, can_supervise
+
+
+def _parse_uuid(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound("No such conversation.", conversation_id=str(value)) from None
+
+
+def access_conversation(
+    *, actor: AbstractBaseUser, conversation_id: Any, lock: bool = False, act: bool = False
+) -> Conversation:
+    """Load a conversation for ``actor`` or raise NotFound (missing and forbidden alike).
+
+    Supervisors may watch any conversation; acting on one (``act=True``: sending, closing,
+    marking read) is for the operator it is assigned to.
+    """
+    qs = Conversation.objects.select_related("customer")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    if act or not can_supervise(actor):
+        if not actor.has_perm(PERM_HANDLE):
+            raise NotFound("No such conversation.", conversation_id=str(conversation_id))
+        qs = qs.filter(operator_id=actor.pk)
+    conversation = qs.filter(pk=_parse_uuid(conversation_id)).first()
+    if conversation is None:
+        raise NotFound("No such conversation.", conversation_id=str(conversation_id))
+    return conversation
+
+
+def message_dict(message: Message, *, author_name: str | None = None) -> dict[str, Any]:
+    if author_name is None and message.author_id is not None:
+        author = message.author
+        author_name = author.get_full_name() or author.get_username()
+    return {
+        "id": message.id,
+        "conversation_id": str(message.conversation_id),
+        "direction": message.direction,
+        "author": author_name if message.direction == Direction.OUTBOUND else None,
+        "text": message.text,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def conversation_dict(conversation: Conversation) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(conversation.id),
+        "customer": {
+            "id": str(conversation.customer_id),
+            "name": str(conversation.customer),
+        },
+        "channel": conversation.channel,
+        "status": conversation.status,
+        "operator_id": conversation.operator_id,
+        "created_at": iso(conversation.created_at),
+        "assigned_at": iso(conversation.assigned_at),
+        "first_operator_reply_at": iso(conversation.first_operator_reply_at),
+        "last_customer_message_at": iso(conversation.last_customer_message_at),
+        "last_message_at": iso(conversation.last_message_at),
+        "closed_at": iso(conversation.closed_at),
+        "read_up_to": conversation.operator_read_up_to,
+    }
+
+
+def conversations_for_console(*, actor: AbstractBaseUser) -> QuerySet[Conversation]:
+    """Open conversations a console lists: the operator's own, or all for supervisors."""
+    qs = Conversation.objects.select_related("customer").exclude(status=ConversationStatus.CLOSED)
+    if not can_supervise(actor):
+        qs = qs.filter(operator_id=actor.pk)
+    return qs.annotate(
+        unread=Count(
+            "messages",
+            filter=Q(messages__direction=Direction.INBOUND)
+            & Q(messages__id__gt=F("operator_read_up_to")),
+        ),
+        last_message_id=Max("messages__id"),
+    ).order_by("-last_message_at", "-created_at")
+
+
+def console_head(*, actor: AbstractBaseUser) -> int:
+    """The id of the newest event in the actor's stream (0 when empty)."""
+    qs = ConsoleEvent.objects.all()
+    if not can_supervise(actor):
+        qs = qs.filter(operator_id=actor.pk)
+    return qs.aggregate(m=Max("id"))["m"] or 0
+
+
+def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
+    """Everything a console shows, and the event id it is current to."""
+    head = console_head(actor=actor)
+    rows = []
+    for conversation in conversations_for_console(actor=actor)[:500]:
+        item = conversation_dict(conversation)
+        item["unread"] = conversation.unread
+        item["last_message_id"] = conversation.last_message_id
+        rows.append(item)
+    return {"type": "snapshot", "last_event_id": head, "conversations": rows}
+
+
+class ReplayUnavailable(Exception):
+    """The asked-for id cannot be replayed: the console must take a snapshot instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def console_events_since(
+    *, actor_id: int, supervisor: bool, last_event_id: int, limit: int
+) -> list[ConsoleEvent]:
+    """Events of the actor's stream after ``last_event_id``, oldest first.
+
+    Raises ReplayUnavailable when the id is ahead of the log (unknown), older than what the
+    log still holds, or more than ``limit`` events behind.
+    """
+    base = ConsoleEvent.objects.all() if supervisor else ConsoleEvent.objects.filter(
+        operator_id=actor_id
+    )
+    if last_event_id < 0:
+        raise ReplayUnavailable("unknown_event_id")
+    head = ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
+    if last_event_id > head:
+        raise ReplayUnavailable("unknown_event_id")
+    oldest = ConsoleEvent.objects.order_by("id").values_list("id", flat=True).first()
+    if oldest is not None and last_event_id < oldest - 1:
+        raise ReplayUnavailable("event_id_too_old")
+    events = list(base.filter(id__gt=last_event_id).order_by("id")[: limit + 1])
+    if len(events) > limit:
+        raise ReplayUnavailable("too_many_missed_events")
+    return events
+
+
+def conversation_history(
+    *, actor: AbstractBaseUser, conversation_id: Any, before_id: int | None, limit: int
+) -> dict[str, Any]:
+    conversation = access_conversation(actor=actor, conversation_id=conversation_id)
+    if limit < 1 or limit > 200:
+        raise ValidationFailed("limit must be between 1 and 200.", field="limit")
+    qs = Message.objects.filter(conversation=conversation).select_related("author")
+    if before_id is not None:
+        qs = qs.filter(id__lt=before_id)
+    messages = list(qs.order_by("-id")[:limit])
+    messages.reverse()
+    return {
+        "conversation": conversation_dict(conversation),
+        "messages": [message_dict(m) for m in messages],
+        "has_more": len(messages) == limit,
+    }
+
+
+def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100) -> list[dict]:
+    """The messages a web chat visitor sees on (re)connect: their open conversations' tail."""
+    qs = Message.objects.filter(conversation__customer_id=customer_id).select_related("author")
+    if after_id:
+        messages = list(qs.filter(id__gt=after_id).order_by("id")[:limit])
+    else:
+        messages = list(qs.order_by("-id")[:limit])
+        messages.reverse()
+    return [message_dict(m) for m in messages]

@@ -1,0 +1,303 @@
+"""Chat services: every write to customers, conversations and messages.
+
+Consumers, HTTP views and management commands all call these functions; each runs in one
+transaction, appends the console events that describe it, and rings doorbells only after
+commit (chat.events).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.events import console_event_append, publish_on_commit, webchat_group
+from chat.models import (
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    CustomerIdentity,
+    Direction,
+    Message,
+)
+from chat.selectors import access_conversation, conversation_dict, message_dict
+from hub.exceptions import Conflict, ErrorCode, ValidationFailed
+from routing.services import conversation_route
+
+
+@dataclass(frozen=True)
+class MessageResult:
+    """A stored message and whether this call created it (False: an idempotent replay)."""
+
+    message: dict[str, Any]
+    conversation: dict[str, Any]
+    created: bool
+
+
+def _clean_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("text must not be empty.", field="text")
+    if len(text) > settings.HUB_MESSAGE_MAX_CHARS:
+        raise ValidationFailed(
+            f"text is longer than {settings.HUB_MESSAGE_MAX_CHARS} characters.",
+            field="text",
+            max_chars=settings.HUB_MESSAGE_MAX_CHARS,
+        )
+    return text
+
+
+def _clean_client_id(client_id: str) -> str:
+    if not client_id or len(client_id) > 100:
+        raise ValidationFailed("client_id must be 1 to 100 characters.", field="client_id")
+    return client_id
+
+
+def customer_identity_ensure(
+    *, channel: str, external_id: str, display_name: str = ""
+) -> CustomerIdentity:
+    """The identity (and customer) a channel's external id stands for, created once even
+    when two processes see the same new customer at the same moment."""
+    identity = (
+        CustomerIdentity.objects.select_related("customer")
+        .filter(channel=channel, external_id=external_id)
+        .first()
+    )
+    if identity is not None:
+        if display_name and identity.customer.display_name != display_name:
+            identity.customer.display_name = display_name[:200]
+            identity.customer.save(update_fields=["display_name"])
+        return identity
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(display_name=display_name[:200])
+            return CustomerIdentity.objects.create(
+                customer=customer, channel=channel, external_id=external_id
+            )
+    except IntegrityError:
+        return CustomerIdentity.objects.select_related("customer").get(
+            channel=channel, external_id=external_id
+        )
+
+
+def _open_conversation_locked(*, customer: Customer, channel: str) -> tuple[Conversation, bool]:
+    """The customer's open conversation on the channel, locked; a new one if none."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .select_related("customer")
+        .filter(customer=customer, channel=channel)
+        .exclude(status=ConversationStatus.CLOSED)
+        .first()
+    )
+    if conversation is not None:
+        return conversation, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(customer=customer, channel=channel)
+    except IntegrityError:  # another process opened it first
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("customer")
+            .get(customer=customer, channel=channel, status__in=["queued", "assigned"])
+        )
+        return conversation, False
+    return conversation, True
+
+
+def inbound_message_receive(
+    *,
+    channel: str,
+    external_id: str,
+    channel_message_id: str,
+    text: str,
+    display_name: str = "",
+) -> MessageResult:
+    """Store a customer's message, opening (and routing) a conversation if needed.
+
+    Idempotent on ``(channel, channel_message_id)``: a replay returns the stored message.
+    Emits ``chat.message_created`` to the assigned operator's stream (and supervisors'),
+    ``routing.conversation_*`` for a new conversation, and echoes the message to the
+    customer's other web chat tabs.
+    """
+    text = _clean_text(text)
+    existing = _existing_message(channel=channel, channel_message_id=channel_message_id)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            identity = customer_identity_ensure(
+                channel=channel, external_id=external_id, display_name=display_name
+            )
+            conversation, opened = _open_conversation_locked(
+                customer=identity.customer, channel=channel
+            )
+            if opened:
+                conversation_route(conversation=conversation)
+            message = Message.objects.create(
+                conversation=conversation,
+                direction=Direction.INBOUND,
+                text=text,
+                channel=channel,
+                channel_message_id=channel_message_id,
+            )
+            conversation.last_customer_message_at = message.created_at
+            conversation.last_message_at = message.created_at
+            conversation.save(update_fields=["last_customer_message_at", "last_message_at"])
+            return _announce_message(conversation, message, author_name=None)
+    except IntegrityError:
+        # The same message id committed concurrently on another process: return that one.
+        existing = _existing_message(channel=channel, channel_message_id=channel_message_id)
+        if existing is None:
+            raise
+        return existing
+
+
+def webchat_message_receive(
+    *, visitor_id: str, client_id: str, text: str, display_name: str = ""
+) -> MessageResult:
+    """A web chat visitor's message; ``client_id`` makes retries idempotent."""
+    client_id = _clean_client_id(client_id)
+    return inbound_message_receive(
+        channel=Channel.WEBCHAT,
+        external_id=visitor_id,
+        channel_message_id=f"in:{visitor_id}:{client_id}",
+        text=text,
+        display_name=display_name,
+    )
+
+
+def operator_message_send(
+    *, actor: AbstractBaseUser, conversation_id: Any, client_id: str, text: str
+) -> MessageResult:
+    """The assigned operator answers.  A retried ``client_id`` returns the first message.
+
+    Raises NotFound (not theirs or missing), ValidationFailed (empty/too long text),
+    Conflict (client_id reused for another conversation) and ConversationClosed.
+    Emits ``chat.message_created`` and delivers the message to the customer's web chat.
+    """
+    client_id = _clean_client_id(client_id)
+    text = _clean_text(text)
+    key = f"out:{actor.pk}:{client_id}"
+    with transaction.atomic():
+        conversation = access_conversation(
+            actor=actor, conversation_id=conversation_id, lock=True, act=True
+        )
+        existing = Message.objects.filter(
+            channel=conversation.channel, channel_message_id=key
+        ).first()
+        if existing is not None:
+            if existing.conversation_id != conversation.pk:
+                raise Conflict(
+                    "client_id was already used for another conversation.", field="client_id"
+                )
+            return MessageResult(
+                message=message_dict(existing),
+                conversation=conversation_dict(conversation),
+                created=False,
+            )
+        if conversation.status == ConversationStatus.CLOSED:
+            raise ValidationFailed(
+                "The conversation is closed.", code=ErrorCode.CONVERSATION_CLOSED
+            )
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.OUTBOUND,
+            author=actor,
+            text=text,
+            channel=conversation.channel,
+            channel_message_id=key,
+        )
+        update = ["last_message_at", "operator_read_up_to"]
+        conversation.last_message_at = message.created_at
+        # Answering means the operator has read everything before it.
+        conversation.operator_read_up_to = message.id
+        if conversation.first_operator_reply_at is None:
+            conversation.first_operator_reply_at = message.created_at
+            update.append("first_operator_reply_at")
+        conversation.save(update_fields=update)
+        return _announce_message(
+            conversation, message, author_name=actor.get_full_name() or actor.get_username()
+        )
+
+
+def _existing_message(*, channel: str, channel_message_id: str) -> MessageResult | None:
+    message = (
+        Message.objects.select_related("conversation__customer", "author")
+        .filter(channel=channel, channel_message_id=channel_message_id)
+        .first()
+    )
+    if message is None:
+        return None
+    return MessageResult(
+        message=message_dict(message),
+        conversation=conversation_dict(message.conversation),
+        created=False,
+    )
+
+
+def _announce_message(
+    conversation: Conversation, message: Message, *, author_name: str | None
+) -> MessageResult:
+    wire = message_dict(message, author_name=author_name)
+    summary = conversation_dict(conversation)
+    console_event_append(
+        kind="chat.message_created",
+        payload={"message": wire, "conversation": summary},
+        conversation_id=conversation.pk,
+        operator_id=conversation.operator_id,
+    )
+    publish_on_commit(
+        [(webchat_group(conversation.customer_id), {"type": "webchat.message", "message": wire})]
+    )
+    return MessageResult(message=wire, conversation=summary, created=True)
+
+
+def conversation_mark_read(
+    *, actor: AbstractBaseUser, conversation_id: Any, up_to_message_id: int
+) -> dict[str, Any]:
+    """The assigned operator has read up to a message id (unread counts)."""
+    with transaction.atomic():
+        conversation = access_conversation(
+            actor=actor, conversation_id=conversation_id, lock=True, act=True
+        )
+        if up_to_message_id > conversation.operator_read_up_to:
+            conversation.operator_read_up_to = up_to_message_id
+            conversation.save(update_fields=["operator_read_up_to"])
+            console_event_append(
+                kind="chat.conversation_read",
+                payload={"conversation_id": str(conversation.pk), "read_up_to": up_to_message_id},
+                conversation_id=conversation.pk,
+                operator_id=conversation.operator_id,
+            )
+        return conversation_dict(conversation)
+
+
+def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict[str, Any]:
+    """The assigned operator closes the query.  Emits ``chat.conversation_closed``."""
+    with transaction.atomic():
+        conversation = access_conversation(
+            actor=actor, conversation_id=conversation_id, lock=True, act=True
+        )
+        if conversation.status == ConversationStatus.CLOSED:
+            raise ValidationFailed(
+                "The conversation is already closed.", code=ErrorCode.CONVERSATION_CLOSED
+            )
+        conversation.status = ConversationStatus.CLOSED
+        conversation.closed_at = timezone.now()
+        conversation.save(update_fields=["status", "closed_at"])
+        summary = conversation_dict(conversation)
+        console_event_append(
+            kind="chat.conversation_closed",
+            payload={"conversation": summary},
+            conversation_id=conversation.pk,
+            operator_id=conversation.operator_id,
+        )
+        publish_on_commit(
+            [(webchat_group(conversation.customer_id), {"type": "webchat.closed"})]
+        )
+        return summary

@@ -1,0 +1,108 @@
+"""HTTP transport for chat: the console page, the web chat demo page and the REST API.
+
+The REST endpoints are twins of console frames and call the same services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chat import selectors, services
+from hub.errors import parse_json_body
+from hub.exceptions import NotAuthenticated, PermissionDenied, ValidationFailed
+from hub.roles import is_staff_member, role_of
+from hub.schemas import field
+from routing.services import presence_set
+
+
+def staff_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """401 without a login or token, 403 for a user who is not customer-service staff."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        if not is_staff_member(request.user):
+            raise PermissionDenied("Only customer-service staff may use this API.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(f"Query parameter '{name}' must be an integer.", field=name) from None
+
+
+@login_required
+@require_GET
+def console_page(request: HttpRequest) -> HttpResponse:
+    role = role_of(request.user)
+    if role is None:
+        return render(request, "chat/not_staff.html", status=403)
+    return render(request, "chat/console.html", {"role": role})
+
+
+@require_GET
+def webchat_demo_page(request: HttpRequest) -> HttpResponse:
+    """A bank's public page with the chat widget embedded: play the customer."""
+    return render(request, "chat/webchat_demo.html")
+
+
+@require_GET
+@staff_api
+def api_conversations(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(selectors.console_snapshot(actor=request.user))
+
+
+@require_http_methods(["GET", "POST"])
+@staff_api
+def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    if request.method == "GET":
+        return JsonResponse(
+            selectors.conversation_history(
+                actor=request.user,
+                conversation_id=conversation_id,
+                before_id=_int_param(request, "before_id", None),
+                limit=_int_param(request, "limit", 50) or 50,
+            )
+        )
+    body = parse_json_body(request)
+    result = services.operator_message_send(
+        actor=request.user,
+        conversation_id=conversation_id,
+        client_id=field(body, "client_id", str, max_length=100),
+        text=field(body, "text", str),
+    )
+    return JsonResponse(
+        {"message": result.message, "created": result.created},
+        status=201 if result.created else 200,
+    )
+
+
+@require_POST
+@staff_api
+def api_close(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    return JsonResponse(
+        {"conversation": services.conversation_close(actor=request.user, conversation_id=conversation_id)}
+    )
+
+
+@require_POST
+@staff_api
+def api_presence(request: HttpRequest) -> JsonResponse:
+    body = parse_json_body(request)
+    state = presence_set(actor=request.user, presence=field(body, "presence", str, max_length=16))
+    return JsonResponse({"presence": state.presence})

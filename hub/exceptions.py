@@ -1,0 +1,97 @@
+"""Domain error model: every refusal the hub makes carries a stable code.
+
+Services raise subclasses of :class:`HubError`; the HTTP middleware (``hub.errors``) renders
+them as ``{"code", "message", "data"}`` and the WebSocket consumers as ``error`` frames.
+The codes are part of the public protocol (docs/protocol.md): never rename one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    # transport-level (frames and requests)
+    INVALID_JSON = "invalid_json"
+    INVALID_FRAME = "invalid_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"
+    FRAME_TOO_LARGE = "frame_too_large"
+    RATE_LIMITED = "rate_limited"
+    # authentication / authorisation
+    NOT_AUTHENTICATED = "not_authenticated"
+    INVALID_CREDENTIALS = "invalid_credentials"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    # domain
+    CONVERSATION_CLOSED = "conversation_closed"
+    CONFLICT = "conflict"
+    DEMO_DISABLED = "demo_disabled"
+
+
+class HubError(Exception):
+    """Base of every domain error: a code, an HTTP status, a readable message, data."""
+
+    code: ErrorCode = ErrorCode.INVALID_VALUE
+    status: int = 400
+    default_message: str = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, **data: Any) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message, "data": self.data}
+
+
+class ValidationFailed(HubError):
+    code = ErrorCode.INVALID_VALUE
+    status = 400
+    default_message = "A field has an invalid value."
+
+    def __init__(self, message: str | None = None, *, code: ErrorCode | None = None, **data: Any):
+        super().__init__(message, **data)
+        if code is not None:
+            self.code = code
+
+
+class NotAuthenticated(HubError):
+    code = ErrorCode.NOT_AUTHENTICATED
+    status = 401
+    default_message = "Authentication is required."
+
+
+class InvalidCredentials(HubError):
+    code = ErrorCode.INVALID_CREDENTIALS
+    status = 401
+    default_message = "The user name or password is not correct."
+
+
+class PermissionDenied(HubError):
+    code = ErrorCode.PERMISSION_DENIED
+    status = 403
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(HubError):
+    """Raised alike for a missing row and a forbidden one, so ids cannot be probed."""
+
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    default_message = "Not found."
+
+
+class Conflict(HubError):
+    code = ErrorCode.CONFLICT
+    status = 409
+    default_message = "The request conflicts with the current state."
+
+
+class RateLimited(HubError):
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+    default_message = "Too many frames: slow down."

@@ -1,0 +1,72 @@
+"""Roles: Admin, Coordinator and Operator are Django groups holding permissions.
+
+Code asks for permissions (``user.has_perm``), never for group names, so a bank can give a
+custom group any mix.  ``role_groups_ensure`` is idempotent and runs after every migrate.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+
+
+class Role(StrEnum):
+    ADMIN = "Admin"
+    COORDINATOR = "Coordinator"
+    OPERATOR = "Operator"
+
+
+# app_label.codename of the permissions each role holds.
+PERM_HANDLE = "chat.handle_conversation"  # answer the conversations assigned to you
+PERM_SUPERVISE = "chat.supervise_conversations"  # watch every conversation live
+PERM_MANAGE_USERS = "hub.manage_staff_users"
+
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.OPERATOR: [PERM_HANDLE],
+    Role.COORDINATOR: [PERM_HANDLE, PERM_SUPERVISE],
+    Role.ADMIN: [PERM_HANDLE, PERM_SUPERVISE, PERM_MANAGE_USERS],
+}
+
+
+def role_groups_ensure() -> dict[Role, Group]:
+    """Create the role groups and (re)attach their permissions."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    # post_migrate runs app by app; make sure the permissions we attach already exist.
+    for label in {dotted.split(".")[0] for perms in ROLE_PERMISSIONS.values() for dotted in perms}:
+        create_permissions(apps.get_app_config(label), verbosity=0)
+    groups: dict[Role, Group] = {}
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            wanted.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.add(*wanted)
+        groups[role] = group
+    return groups
+
+
+def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
+    """The highest role a user holds (for display and the console's capabilities)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.has_perm(PERM_MANAGE_USERS):
+        return Role.ADMIN
+    if user.has_perm(PERM_SUPERVISE):
+        return Role.COORDINATOR
+    if user.has_perm(PERM_HANDLE):
+        return Role.OPERATOR
+    return None
+
+
+def can_supervise(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.has_perm(PERM_SUPERVISE))
+
+
+def is_staff_member(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return role_of(user) is not None

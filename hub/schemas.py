@@ -1,0 +1,58 @@
+"""Typed parsing of inbound WebSocket frames and JSON bodies.
+
+Every refusal names the field and carries a stable code (missing_field, wrong_type,
+invalid_value), so a client can tell exactly what it got wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.exceptions import ErrorCode, ValidationFailed
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object"}
+
+
+def field(
+    payload: dict[str, Any],
+    name: str,
+    kind: type,
+    *,
+    required: bool = True,
+    default: Any = None,
+    max_length: int | None = None,
+    minimum: int | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """One field of a JSON object, checked for presence, type, length, range and choices."""
+    if name not in payload or payload[name] is None:
+        if required:
+            raise ValidationFailed(
+                f"Field '{name}' is required.", code=ErrorCode.MISSING_FIELD, field=name
+            )
+        return default
+    value = payload[name]
+    # bool is an int in Python; a JSON true is never a valid integer here.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValidationFailed(
+            f"Field '{name}' must be {_TYPE_NAMES.get(kind, kind.__name__)}.",
+            code=ErrorCode.WRONG_TYPE,
+            field=name,
+        )
+    if max_length is not None and len(value) > max_length:
+        raise ValidationFailed(
+            f"Field '{name}' is longer than {max_length}.",
+            code=ErrorCode.INVALID_VALUE,
+            field=name,
+        )
+    if minimum is not None and value < minimum:
+        raise ValidationFailed(
+            f"Field '{name}' must be at least {minimum}.", code=ErrorCode.INVALID_VALUE, field=name
+        )
+    if choices is not None and value not in choices:
+        raise ValidationFailed(
+            f"Field '{name}' must be one of: {', '.join(choices)}.",
+            code=ErrorCode.INVALID_VALUE,
+            field=name,
+        )
+    return value

@@ -1,0 +1,23 @@
+"""Root URLs."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from chat import views as chat_views
+from hub import views
+
+urlpatterns = [
+    path("", views.index),
+    path("healthz", views.healthz),
+    path("api/auth/token/", views.token_create),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("console/", chat_views.console_page, name="console"),
+    path("webchat/", chat_views.webchat_demo_page, name="webchat-demo"),
+    path("api/conversations/", chat_views.api_conversations),
+    path("api/conversations/<str:conversation_id>/messages/", chat_views.api_messages),
+    path("api/conversations/<str:conversation_id>/close/", chat_views.api_close),
+    path("api/presence/", chat_views.api_presence),
+    path("admin/", admin.site.urls),
+]

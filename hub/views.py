@@ -1,0 +1,50 @@
+"""HTTP transport of the hub package: health, API tokens, the landing page."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from hub.auth import api_token_issue
+from hub.errors import parse_json_body
+from hub.health import channel_layer_health, database_health
+from hub.schemas import field
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the channel layer answer; 503 naming what is down."""
+    if request.method != "GET":
+        return JsonResponse({"code": "method_not_allowed"}, status=405)
+    database = await sync_to_async(database_health)()
+    layer = await channel_layer_health()
+    down = [name for name, part in (("database", database), ("channel_layer", layer)) if not part["ok"]]
+    body = {
+        "status": "ok" if not down else "down",
+        "down": down,
+        "database": database,
+        "channel_layer": layer,
+    }
+    return JsonResponse(body, status=503 if down else 200)
+
+
+@csrf_exempt
+@require_POST
+def token_create(request: HttpRequest) -> JsonResponse:
+    """``POST /api/auth/token/`` {username, password} → {token, expires_at}."""
+    body = parse_json_body(request)
+    raw, token = api_token_issue(
+        username=field(body, "username", str, max_length=150),
+        password=field(body, "password", str, max_length=4096),
+    )
+    return JsonResponse(
+        {"token": raw, "token_type": "Bearer", "expires_at": token.expires_at.isoformat()},
+        status=201,
+    )
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("/console/")
