@@ -79,8 +79,8 @@ class ConsoleConsumer(HubJsonConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         session = self.scope.get("session")
-        self._session_key = None if self.scope.get("hub_token") else getattr(
-            session, "session_key", None
+        self._session_key = (
+            None if self.scope.get("hub_token") else getattr(session, "session_key", None)
         )
         await self.send_json(
             {
@@ -157,7 +157,8 @@ class ConsoleConsumer(HubJsonConsumer):
         await self._send_events(events)
 
     async def console_event(self, message: dict) -> None:
-        """Doorbell: deliver directly when it follows the last event sent, else catch up."""
+        """Doorbell: deliver directly when nothing of this stream lies between the last event
+        sent and this one (``prev <= last_sent``); otherwise a doorbell was lost: catch up."""
         wire = message["event"]
         if not self.supervisor and wire["operator_id"] != self.user.pk:
             return
@@ -165,7 +166,7 @@ class ConsoleConsumer(HubJsonConsumer):
             if wire["id"] <= self.last_sent:
                 return
             prev = wire["prev_all"] if self.supervisor else (wire["prev_operator"] or 0)
-            if prev == self.last_sent:
+            if prev <= self.last_sent:
                 await self.send_json(event_frame(wire, supervisor=self.supervisor))
                 self.last_sent = wire["id"]
             else:

@@ -4,8 +4,9 @@ channel layer.
 *Persist, then announce.*  A change a console must see is written as a ``ConsoleEvent`` row
 in the same transaction as the change.  After commit, ``publish_on_commit`` rings doorbells
 (channel-layer group messages) carrying the serialized event.  A doorbell may be lost (a Redis
-restart, a slow consumer): every event names the previous event of its stream (``prev``), so
-the receiving consumer notices the gap and re-reads the log.  The channel layer is never the
+restart, a slow consumer): every event names the previous event of its stream
+(``prev``); a console whose position is below ``prev`` has missed something, notices, and
+re-reads the log.  The channel layer is never the
 record.
 """
 

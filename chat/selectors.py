@@ -101,9 +101,20 @@ def console_head(*, actor: AbstractBaseUser) -> int:
     return qs.aggregate(m=Max("id"))["m"] or 0
 
 
+def log_head() -> int:
+    """The newest event id in the whole log: a console's position after a snapshot."""
+    return ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
+
+
 def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
-    """Everything a console shows, and the event id it is current to."""
-    head = console_head(actor=actor)
+    """Everything a console shows, and the log position it is current to.
+
+    The position is the head of the whole log, not of the actor's stream: a console's
+    cursor is a point in the log, and an event belongs after it when ``prev <= cursor``.
+    It is read before the rows, so a change racing the snapshot is sent again as an event
+    (consoles apply events idempotently) rather than lost.
+    """
+    head = log_head()
     rows = []
     for conversation in conversations_for_console(actor=actor)[:500]:
         item = conversation_dict(conversation)
@@ -126,20 +137,18 @@ def console_events_since(
 ) -> list[ConsoleEvent]:
     """Events of the actor's stream after ``last_event_id``, oldest first.
 
-    Raises ReplayUnavailable when the id is ahead of the log (unknown), older than what the
-    log still holds, or more than ``limit`` events behind.
+    Raises ReplayUnavailable when the id is ahead of the log (unknown) or more than
+    ``limit`` events behind (the console should take a snapshot).
     """
-    base = ConsoleEvent.objects.all() if supervisor else ConsoleEvent.objects.filter(
-        operator_id=actor_id
+    base = (
+        ConsoleEvent.objects.all()
+        if supervisor
+        else ConsoleEvent.objects.filter(operator_id=actor_id)
     )
     if last_event_id < 0:
         raise ReplayUnavailable("unknown_event_id")
-    head = ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
-    if last_event_id > head:
+    if last_event_id > log_head():
         raise ReplayUnavailable("unknown_event_id")
-    oldest = ConsoleEvent.objects.order_by("id").values_list("id", flat=True).first()
-    if oldest is not None and last_event_id < oldest - 1:
-        raise ReplayUnavailable("event_id_too_old")
     events = list(base.filter(id__gt=last_event_id).order_by("id")[: limit + 1])
     if len(events) > limit:
         raise ReplayUnavailable("too_many_missed_events")

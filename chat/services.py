@@ -297,7 +297,5 @@ def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict
             conversation_id=conversation.pk,
             operator_id=conversation.operator_id,
         )
-        publish_on_commit(
-            [(webchat_group(conversation.customer_id), {"type": "webchat.closed"})]
-        )
+        publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
         return summary

@@ -43,7 +43,9 @@ def _int_param(request: HttpRequest, name: str, default: int | None) -> int | No
     try:
         return int(raw)
     except ValueError:
-        raise ValidationFailed(f"Query parameter '{name}' must be an integer.", field=name) from None
+        raise ValidationFailed(
+            f"Query parameter '{name}' must be an integer.", field=name
+        ) from None
 
 
 @login_required
@@ -52,7 +54,10 @@ def console_page(request: HttpRequest) -> HttpResponse:
     role = role_of(request.user)
     if role is None:
         return render(request, "chat/not_staff.html", status=403)
-    return render(request, "chat/console.html", {"role": role})
+    # The console's presence selector starts from the stored presence (no frame carries it).
+    state = getattr(request.user, "operator_state", None)
+    presence = state.presence if state is not None else "offline"
+    return render(request, "chat/console.html", {"role": role, "presence": presence})
 
 
 @require_GET
@@ -96,7 +101,11 @@ def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
 @staff_api
 def api_close(request: HttpRequest, conversation_id: str) -> JsonResponse:
     return JsonResponse(
-        {"conversation": services.conversation_close(actor=request.user, conversation_id=conversation_id)}
+        {
+            "conversation": services.conversation_close(
+                actor=request.user, conversation_id=conversation_id
+            )
+        }
     )
 
 

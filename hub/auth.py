@@ -118,13 +118,11 @@ class BearerTokenWebsocketMiddleware:
         return await self.inner(scope, receive, send)
 
 
-def StaffAuthStack(inner: Any) -> Any:  # noqa: N802 - reads like Channels' AuthMiddlewareStack
+def StaffAuthStack(inner: Any) -> Any:
     return AuthMiddlewareStack(BearerTokenWebsocketMiddleware(inner))
 
 
-def user_session_still_valid(
-    *, user_id: int, session_key: str | None, token: str | None
-) -> bool:
+def user_session_still_valid(*, user_id: int, session_key: str | None, token: str | None) -> bool:
     """Is the login a socket was opened with still good?  Polled by open consoles so that
     logging out or disabling an account closes its sockets within seconds."""
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
@@ -135,5 +133,7 @@ def user_session_still_valid(
     if session_key is not None:
         from django.contrib.sessions.models import Session
 
-        return Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).exists()
+        return Session.objects.filter(
+            session_key=session_key, expire_date__gt=timezone.now()
+        ).exists()
     return False

@@ -25,7 +25,7 @@ def database_health() -> dict[str, Any]:
     }
 
 
-async def channel_layer_health(timeout: float = 2.0) -> dict[str, Any]:
+async def channel_layer_health(wait_seconds: float = 2.0) -> dict[str, Any]:
     """Send a message to a fresh channel and read it back."""
     import asyncio
 
@@ -34,10 +34,10 @@ async def channel_layer_health(timeout: float = 2.0) -> dict[str, Any]:
         return {"ok": False, "error": "no channel layer configured"}
     started = time.perf_counter()
     try:
-        channel = await asyncio.wait_for(layer.new_channel("healthz."), timeout)
+        channel = await asyncio.wait_for(layer.new_channel("healthz."), wait_seconds)
         token = uuid.uuid4().hex
-        await asyncio.wait_for(layer.send(channel, {"type": "healthz", "t": token}), timeout)
-        received = await asyncio.wait_for(layer.receive(channel), timeout)
+        await asyncio.wait_for(layer.send(channel, {"type": "healthz", "t": token}), wait_seconds)
+        received = await asyncio.wait_for(layer.receive(channel), wait_seconds)
         if received.get("t") != token:
             return {"ok": False, "error": "round trip returned another message"}
     except Exception as exc:  # any failure means "down"

@@ -29,3 +29,6 @@ class HubPermissions(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("manage_staff_users", "Can create, edit and delete staff users")]
+
+    def __str__(self) -> str:
+        return "hub permissions"

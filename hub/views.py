@@ -20,7 +20,9 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"code": "method_not_allowed"}, status=405)
     database = await sync_to_async(database_health)()
     layer = await channel_layer_health()
-    down = [name for name, part in (("database", database), ("channel_layer", layer)) if not part["ok"]]
+    down = [
+        name for name, part in (("database", database), ("channel_layer", layer)) if not part["ok"]
+    ]
     body = {
         "status": "ok" if not down else "down",
         "down": down,

@@ -84,7 +84,9 @@ class HubJsonConsumer(AsyncJsonWebsocketConsumer):
             request_id = None
         try:
             if not isinstance(content, dict):
-                raise ValidationFailed("A frame must be a JSON object.", code=ErrorCode.INVALID_FRAME)
+                raise ValidationFailed(
+                    "A frame must be a JSON object.", code=ErrorCode.INVALID_FRAME
+                )
             frame_type = content.get("type")
             if frame_type is None:
                 raise ValidationFailed(

@@ -156,4 +156,3 @@ def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
                 payload={"user_id": actor.pk, "presence": presence},
             )
     return state
-

@@ -91,8 +91,15 @@ def migrate(env: dict[str, str]) -> None:
     manage(env, "migrate", "--noinput", "-v0")
 
 
-def create_staff(env: dict[str, str], username: str, role: str, password: str, *, online: bool = False,
-                 capacity: int | None = None) -> None:
+def create_staff(
+    env: dict[str, str],
+    username: str,
+    role: str,
+    password: str,
+    *,
+    online: bool = False,
+    capacity: int | None = None,
+) -> None:
     args = ["staff_user", username, "--role", role]
     if online:
         args.append("--online")
@@ -119,11 +126,18 @@ class HubProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> HubProcess:
-        log = open(self.log_path, "w")  # noqa: SIM115 - closed by the process's end
+        log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [
-                DAPHNE, "-b", "127.0.0.1", "-p", str(self.port),
-                "--websocket-max-message-size", "262144", "--websocket-max-frame-size", "262144",
+                DAPHNE,
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--websocket-max-message-size",
+                "262144",
+                "--websocket-max-frame-size",
+                "262144",
                 "hub.asgi:application",
             ],
             cwd=ROOT,
@@ -181,8 +195,19 @@ class RedisServer:
 
     def start(self, timeout: float = 10) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--maxclients", "20000"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxclients",
+                "20000",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -209,8 +234,9 @@ class RedisServer:
         self.stop()
 
 
-def http_json(method: str, url: str, body: dict | None = None, token: str | None = None,
-              timeout: float = 10) -> tuple[int, dict]:
+def http_json(
+    method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 10
+) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
@@ -224,8 +250,9 @@ def http_json(method: str, url: str, body: dict | None = None, token: str | None
 
 
 def api_token(base_http: str, username: str, password: str) -> str:
-    status, body = http_json("POST", f"{base_http}/api/auth/token/",
-                             {"username": username, "password": password})
+    status, body = http_json(
+        "POST", f"{base_http}/api/auth/token/", {"username": username, "password": password}
+    )
     if status != 201:
         raise RuntimeError(f"token request failed: {status} {body}")
     return body["token"]

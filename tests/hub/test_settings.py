@@ -9,14 +9,19 @@ def test_no_database_url_is_sqlite_under_var():
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
 
 
-def test_database_url_is_postgres_with_persistent_connections():
+def test_database_url_is_postgres_with_persistent_connections(monkeypatch):
+    monkeypatch.delenv("HUB_DB_CONN_MAX_AGE", raising=False)
     db = database_from_url("postgres://hub:s3cr%40t@db.internal:6543/hubdb?sslmode=require")
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "hub", "s3cr@t", "db.internal", "6543", "hubdb"
+        "hub",
+        "s3cr@t",
+        "db.internal",
+        "6543",
+        "hubdb",
     )
     assert db["OPTIONS"] == {"sslmode": "require"}
-    assert db["CONN_MAX_AGE"] > 0
+    assert db["CONN_MAX_AGE"] == 600
 
 
 def test_no_redis_url_is_in_memory_layer():

@@ -23,7 +23,11 @@ STAFF = [
     ("operator2", Role.OPERATOR, "Olga", "Two"),
 ]
 CONVERSATIONS = [
-    ("demo-visitor-ana", "Ana García", ["Hi, my card was blocked at a shop today.", "Can you help?"]),
+    (
+        "demo-visitor-ana",
+        "Ana García",
+        ["Hi, my card was blocked at a shop today.", "Can you help?"],
+    ),
     ("demo-visitor-ben", "Ben Müller", ["I sent a transfer yesterday and it has not arrived."]),
     ("demo-visitor-chen", "Chen Li", ["How do I raise my daily transfer limit?"]),
 ]
@@ -38,8 +42,11 @@ class Command(BaseCommand):
         users: dict[str, AbstractBaseUser] = {}
         for username, role, first, last in STAFF:
             users[username] = staff_user_ensure(
-                username=username, password=DEMO_PASSWORD, role=role,
-                first_name=first, last_name=last,
+                username=username,
+                password=DEMO_PASSWORD,
+                role=role,
+                first_name=first,
+                last_name=last,
             )
         for username in ("operator1", "operator2"):
             presence_set(actor=users[username], presence="online")
@@ -58,4 +65,8 @@ class Command(BaseCommand):
                     client_id=f"seed-greeting-{visitor}",
                     text=f"Hello {name.split()[0]}, I'm looking into it now.",
                 )
-        self.stdout.write(self.style.SUCCESS("Demo seeded: admin, coordinator, operator1, operator2 (password: demo)"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo seeded: admin, coordinator, operator1, operator2 (password: demo)"
+            )
+        )

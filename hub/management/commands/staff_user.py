@@ -1,6 +1,6 @@
 """Management command: create or update a staff user with one role.
 
-    manage.py staff_user alice --role Operator [--online]   # password from HUB_STAFF_PASSWORD
+manage.py staff_user alice --role Operator [--online]   # password from HUB_STAFF_PASSWORD
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from routing.services import presence_set
 class Command(BaseCommand):
     help = "Create or update a staff user (password from the HUB_STAFF_PASSWORD variable)."
 
-    def add_arguments(self, parser):  # noqa: ANN001 - Django's signature
+    def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
         parser.add_argument("--online", action="store_true", help="set presence to online")

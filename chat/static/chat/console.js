@@ -1,0 +1,1445 @@
+/*
+ * Staff console (browser transport of /ws/console/).
+ *
+ * State comes from the server only: a `snapshot`, then `event` frames applied in stream order.
+ * Every event names the previous event of this console's stream (`prev`); when it does not
+ * match the last id applied here, the console asks the server to `resume` from that id and
+ * ignores frames until the replay fills the gap.  The last applied id lives in memory (mirrored
+ * to sessionStorage); after a dropped socket the console reconnects with backoff and
+ * `?last_event_id=` so only the missed events are replayed.  A fresh page load has no state to
+ * resume, so it always starts from a snapshot.
+ *
+ * Outgoing replies carry a client_id and stay in an outbox (also in sessionStorage) until the
+ * server acknowledges them; the outbox is re-sent on every reconnect, and the server treats a
+ * repeated client_id as the same message, so nothing is ever delivered twice.
+ *
+ * User-provided text is only ever written with textContent.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("console");
+  if (!root) return;
+
+  // ---------------------------------------------------------------- constants and helpers
+  var STORE_EVENT = "hub.console.lastEventId";
+  var STORE_OUTBOX = "hub.console.outbox";
+  var PING_EVERY_MS = 20000;
+  var SILENT_LIMIT_MS = 50000; // no frame at all for this long: the socket is dead
+  var RESEND_AFTER_MS = 10000; // an unacknowledged reply is sent again (same client_id)
+  var MAX_TEXT = 4096;
+  var HISTORY_PAGE = 50;
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function uuid4() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // randomUUID needs a secure context; getRandomValues does not (plain http on a LAN).
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) {
+      return (x + 0x100).toString(16).slice(1);
+    }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" +
+      h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function storeGet(key) {
+    try {
+      var raw = window.sessionStorage.getItem(key);
+      return raw ? JSON.parse(raw) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function storeSet(key, value) {
+    try {
+      window.sessionStorage.setItem(key, JSON.stringify(value));
+    } catch (e) {
+      /* storage full or disabled: memory still works */
+    }
+  }
+
+  function parseTime(iso) {
+    if (!iso) return null;
+    var t = Date.parse(iso);
+    return isNaN(t) ? null : t;
+  }
+
+  function pad2(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  function clockTime(ms) {
+    var d = new Date(ms);
+    return pad2(d.getHours()) + ":" + pad2(d.getMinutes());
+  }
+
+  function dayLabel(ms) {
+    var d = new Date(ms);
+    var today = new Date();
+    var yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (d.toDateString() === today.toDateString()) return "Today";
+    if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
+    return d.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+  }
+
+  function shortDuration(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + "s";
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + "m";
+    var h = Math.floor(m / 60);
+    if (h < 24) return h + "h " + pad2(m % 60) + "m";
+    return Math.floor(h / 24) + "d " + (h % 24) + "h";
+  }
+
+  // ---------------------------------------------------------------- elements and state
+  var els = {
+    conn: $("conn"),
+    connText: document.querySelector("#conn .conn-text"),
+    presence: $("presence"),
+    presenceDot: document.querySelector(".presence-dot"),
+    notices: $("notices"),
+    workspace: document.querySelector(".workspace"),
+    listTitle: $("list-title"),
+    listCount: $("list-count"),
+    list: $("conv-list"),
+    listEmpty: $("list-empty"),
+    threadEmpty: $("thread-empty"),
+    threadMain: $("thread-main"),
+    threadTitle: $("thread-title"),
+    threadMeta: $("thread-meta"),
+    back: $("back"),
+    closeBtn: $("close-conv"),
+    messages: $("messages"),
+    messageList: $("message-list"),
+    loadEarlier: $("load-earlier"),
+    banner: $("thread-banner"),
+    composer: $("composer"),
+    text: $("composer-text"),
+    send: $("send"),
+  };
+
+  var state = {
+    me: null, // {id, username}
+    myName: root.getAttribute("data-display-name") || "",
+    supervisor: root.getAttribute("data-role") !== "Operator",
+    presence: root.getAttribute("data-presence") || "offline",
+    convs: new Map(), // id -> conversation summary (+ unread, last_message_id, preview)
+    threads: new Map(), // id -> {messages: Map(id -> message), hasMore, loading, loaded}
+    selectedId: null,
+    closedSelected: null, // summary of a selected conversation that has left the list
+    lastEventId: null, // null until the first snapshot: events before it are meaningless
+    resuming: false,
+    resumeStartedAt: 0,
+    outbox: new Map(), // client_id -> {client_id, conversation_id, text, status, sentAt, error}
+    drafts: new Map(),
+    requests: new Map(), // request_id -> what it was for
+    previewQueue: [],
+    previewInFlight: 0,
+    closeArmedUntil: 0,
+  };
+
+  var sock = {
+    ws: null,
+    live: false,
+    everLive: false,
+    attempt: 0,
+    timer: null,
+    lastFrameAt: 0,
+    stopped: false, // the server told us to stop (signed out / no access)
+  };
+
+  var rid = 0;
+  function nextRequestId(kind) {
+    rid += 1;
+    return kind + ":" + rid;
+  }
+
+  // ---------------------------------------------------------------- notices
+  function showNotice(message, opts) {
+    opts = opts || {};
+    var kind = opts.kind || "error";
+    var existing = els.notices.querySelector('.notice[data-key="' + CSS.escape(message) + '"]');
+    if (existing) {
+      var n = Number(existing.getAttribute("data-count") || "1") + 1;
+      existing.setAttribute("data-count", String(n));
+      existing.querySelector(".notice-count").textContent = "×" + n;
+      return existing;
+    }
+    var box = el("div", "notice notice-" + kind);
+    box.setAttribute("role", kind === "error" ? "alert" : "status");
+    box.setAttribute("data-key", message);
+    box.appendChild(el("span", "notice-text", message));
+    if (opts.link) {
+      var a = el("a", "notice-link", opts.link.text);
+      a.href = opts.link.href;
+      box.appendChild(a);
+    }
+    box.appendChild(el("span", "notice-count", ""));
+    var dismiss = el("button", "notice-dismiss", "×");
+    dismiss.type = "button";
+    dismiss.setAttribute("aria-label", "Dismiss notice");
+    dismiss.addEventListener("click", function () {
+      box.remove();
+    });
+    box.appendChild(dismiss);
+    els.notices.appendChild(box);
+    while (els.notices.children.length > 4) els.notices.firstElementChild.remove();
+    if (opts.timeout) {
+      setTimeout(function () {
+        box.remove();
+      }, opts.timeout);
+    }
+    return box;
+  }
+
+  function errorText(frame) {
+    var text = frame.message || "Something went wrong.";
+    if (frame.code) text += " (" + frame.code + ")";
+    return text;
+  }
+
+  // ---------------------------------------------------------------- connection indicator
+  var CONN_TEXT = {
+    connecting: "Connecting…",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+  };
+
+  function setConn(stateName, detail) {
+    els.conn.setAttribute("data-state", stateName);
+    els.connText.textContent = detail || CONN_TEXT[stateName];
+    els.conn.title = detail || CONN_TEXT[stateName];
+    updateComposer();
+  }
+
+  // ---------------------------------------------------------------- socket
+  function wsUrl() {
+    var url = new URL("/ws/console/", window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (state.lastEventId !== null) url.searchParams.set("last_event_id", String(state.lastEventId));
+    return url.toString();
+  }
+
+  function connect() {
+    if (sock.stopped) return;
+    clearTimeout(sock.timer);
+    sock.timer = null;
+    setConn(sock.everLive ? "reconnecting" : "connecting");
+    var ws;
+    try {
+      ws = new WebSocket(wsUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    sock.ws = ws;
+    sock.lastFrameAt = Date.now();
+    ws.onmessage = function (msg) {
+      if (sock.ws !== ws) return;
+      sock.lastFrameAt = Date.now();
+      var frame;
+      try {
+        frame = JSON.parse(msg.data);
+      } catch (e) {
+        return;
+      }
+      handleFrame(frame);
+    };
+    ws.onclose = function (ev) {
+      if (sock.ws !== ws) return;
+      onSocketGone(ev.code);
+    };
+    ws.onerror = function () {
+      /* onclose follows and handles it */
+    };
+  }
+
+  function onSocketGone(code) {
+    sock.ws = null;
+    sock.live = false;
+    state.resuming = false;
+    failRequestsInFlight();
+    if (code === 4401) {
+      stop("Signed out", "Your session has ended. Sign in again to keep working.", {
+        text: "Sign in",
+        href: "/accounts/login/?next=/console/",
+      });
+      return;
+    }
+    if (code === 4403) {
+      stop("No access", "This account may not use the console.");
+      return;
+    }
+    scheduleReconnect();
+  }
+
+  function stop(connText, message, link) {
+    sock.stopped = true;
+    clearTimeout(sock.timer);
+    setConn("offline", connText);
+    showNotice(message, { kind: "error", link: link });
+  }
+
+  function scheduleReconnect() {
+    if (sock.stopped) return;
+    clearTimeout(sock.timer);
+    if (navigator.onLine === false) {
+      setConn("offline", "Offline — waiting for network");
+      return; // the "online" event reconnects
+    }
+    setConn("reconnecting");
+    // 0.5 s, 1 s, 2 s … capped at 15 s, with jitter so a fleet of consoles does not stampede.
+    var base = Math.min(15000, 500 * Math.pow(2, sock.attempt));
+    var delay = base / 2 + Math.random() * base / 2;
+    sock.attempt += 1;
+    sock.timer = setTimeout(connect, delay);
+  }
+
+  function dropSocket() {
+    var ws = sock.ws;
+    if (!ws) return;
+    sock.ws = null;
+    ws.onclose = null;
+    ws.onmessage = null;
+    try {
+      ws.close();
+    } catch (e) {
+      /* already closed */
+    }
+    onSocketGone(1006);
+  }
+
+  function send(frame) {
+    if (!sock.ws || sock.ws.readyState !== WebSocket.OPEN) return false;
+    sock.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function request(kind, frame, info) {
+    var id = nextRequestId(kind);
+    frame.request_id = id;
+    if (!send(frame)) return null;
+    info.kind = kind;
+    state.requests.set(id, info);
+    return id;
+  }
+
+  function failRequestsInFlight() {
+    state.requests.forEach(function (info) {
+      if (info.kind === "history") {
+        var t = state.threads.get(info.conversationId);
+        if (t) t.loading = false;
+      } else if (info.kind === "preview") {
+        state.previewInFlight = Math.max(0, state.previewInFlight - 1);
+        var c = state.convs.get(info.conversationId);
+        if (c) c._previewRequested = false;
+      } else if (info.kind === "presence") {
+        renderPresence();
+      }
+    });
+    state.requests.clear();
+    state.previewInFlight = 0;
+  }
+
+  function goLive() {
+    sock.live = true;
+    sock.everLive = true;
+    sock.attempt = 0;
+    setConn("live");
+    flushOutbox(true);
+    ensureSelectedLoaded();
+    pumpPreviews();
+  }
+
+  setInterval(function () {
+    if (!sock.ws) return;
+    if (Date.now() - sock.lastFrameAt > SILENT_LIMIT_MS) {
+      dropSocket();
+      return;
+    }
+    if (sock.ws.readyState === WebSocket.OPEN) send({ type: "ping" });
+  }, PING_EVERY_MS);
+
+  window.addEventListener("online", function () {
+    if (!sock.ws && !sock.stopped) {
+      sock.attempt = 0;
+      connect();
+    }
+  });
+  window.addEventListener("offline", function () {
+    if (!sock.ws) setConn("offline", "Offline — waiting for network");
+  });
+
+  // ---------------------------------------------------------------- frames
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+        onHello(frame);
+        break;
+      case "snapshot":
+        onSnapshot(frame);
+        break;
+      case "resync":
+        // A snapshot follows at once; nothing to do but let the user know why things moved.
+        break;
+      case "resumed":
+        state.resuming = false;
+        if (typeof frame.last_event_id === "number" && frame.last_event_id > state.lastEventId) {
+          setLastEventId(frame.last_event_id);
+        }
+        if (!sock.live) goLive();
+        break;
+      case "event":
+        onEvent(frame);
+        break;
+      case "ack":
+        onAck(frame);
+        break;
+      case "history":
+        onHistory(frame);
+        break;
+      case "error":
+        onError(frame);
+        break;
+      case "closing":
+        showNotice(
+          frame.reason === "session_ended" || frame.reason === "logout"
+            ? "Your session has ended."
+            : "The server is closing this connection" + (frame.reason ? " (" + frame.reason + ")." : ".")
+        , { kind: "info" });
+        break;
+      case "pong":
+        // The server's stream is ahead of us and no doorbell arrived: catch up.
+        if (
+          typeof frame.last_event_id === "number" &&
+          state.lastEventId !== null &&
+          frame.last_event_id > state.lastEventId
+        ) {
+          requestResume();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onHello(frame) {
+    state.me = frame.user;
+    state.supervisor = !!frame.supervisor;
+    els.listTitle.textContent = state.supervisor ? "All open conversations" : "My conversations";
+    var stored = storeGet(STORE_EVENT);
+    if (stored && stored.user !== frame.user.id) {
+      // Another user's leftovers in this tab: start clean.
+      storeSet(STORE_EVENT, null);
+      state.outbox.clear();
+      saveOutbox();
+    }
+  }
+
+  function setLastEventId(id) {
+    state.lastEventId = id;
+    storeSet(STORE_EVENT, { user: state.me ? state.me.id : null, id: id });
+  }
+
+  function onSnapshot(frame) {
+    state.resuming = false;
+    var fresh = new Map();
+    (frame.conversations || []).forEach(function (c) {
+      var old = state.convs.get(c.id);
+      c.preview = old && old.preview && old.last_message_id === c.last_message_id ? old.preview : null;
+      fresh.set(c.id, c);
+    });
+    if (state.selectedId && !fresh.has(state.selectedId)) {
+      // It was closed or moved while we were away: keep showing it, read-only.
+      // The history reload (ensureSelectedLoaded) brings its current status.
+      var prev = state.convs.get(state.selectedId) || state.closedSelected;
+      if (prev) state.closedSelected = Object.assign({}, prev);
+    }
+    state.convs = fresh;
+    // Events may have been lost: thread caches are rebuilt from history on demand.
+    state.threads.forEach(function (t) {
+      t.stale = true;
+    });
+    setLastEventId(frame.last_event_id);
+    renderList();
+    renderThread();
+    if (!sock.live) goLive();
+    else ensureSelectedLoaded();
+  }
+
+  function requestResume() {
+    if (state.lastEventId === null) return;
+    if (state.resuming && Date.now() - state.resumeStartedAt < 10000) return;
+    state.resuming = true;
+    state.resumeStartedAt = Date.now();
+    send({ type: "resume", last_event_id: state.lastEventId });
+  }
+
+  function onEvent(ev) {
+    if (state.lastEventId === null) return; // before the first snapshot
+    if (ev.id <= state.lastEventId) return; // already applied (replay overlap)
+    if (ev.prev !== state.lastEventId) {
+      // A gap: something between our last event and this one never reached us.
+      requestResume();
+      return;
+    }
+    setLastEventId(ev.id);
+    applyEvent(ev);
+  }
+
+  function applyEvent(ev) {
+    var data = ev.data || {};
+    switch (ev.name) {
+      case "chat.message_created":
+        onMessageCreated(data.message, data.conversation);
+        break;
+      case "routing.conversation_assigned":
+      case "routing.conversation_queued":
+        if (data.conversation) upsertConversation(data.conversation);
+        break;
+      case "chat.conversation_closed":
+        if (data.conversation) upsertConversation(data.conversation);
+        break;
+      case "chat.conversation_read":
+        onRead(data.conversation_id || ev.conversation_id, data.read_up_to);
+        break;
+      case "routing.presence_changed":
+        if (state.me && data.user_id === state.me.id && data.presence) {
+          state.presence = data.presence;
+          renderPresence();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  function belongsInList(c) {
+    if (c.status === "closed") return false;
+    return state.supervisor || (state.me && c.operator_id === state.me.id);
+  }
+
+  function upsertConversation(summary) {
+    var existing = state.convs.get(summary.id);
+    if (!belongsInList(summary)) {
+      if (existing) {
+        state.convs.delete(summary.id);
+        if (state.selectedId === summary.id) {
+          state.closedSelected = Object.assign({}, existing, summary);
+        }
+      } else if (state.selectedId === summary.id && state.closedSelected) {
+        Object.assign(state.closedSelected, summary);
+      }
+      renderList();
+      if (state.selectedId === summary.id) renderThread();
+      return null;
+    }
+    var conv;
+    if (existing) {
+      conv = Object.assign(existing, summary);
+    } else {
+      conv = Object.assign({ unread: null, last_message_id: null, preview: null }, summary);
+      // A brand-new conversation has no messages yet; one pulled from the queue may have some.
+      if (!summary.last_message_at) conv.unread = 0;
+      state.convs.set(conv.id, conv);
+      if (state.selectedId === conv.id) state.closedSelected = null;
+    }
+    renderList();
+    if (state.selectedId === conv.id) renderThread();
+    return conv;
+  }
+
+  function onMessageCreated(message, summary) {
+    if (!message) return;
+    var conv = summary ? upsertConversation(summary) : state.convs.get(message.conversation_id);
+    if (conv) {
+      if (!conv.last_message_id || message.id > conv.last_message_id) {
+        conv.last_message_id = message.id;
+        conv.preview = { text: message.text, direction: message.direction };
+      }
+      var watching = state.selectedId === conv.id && canAct(conv) &&
+        document.visibilityState === "visible";
+      if (message.direction === "in") {
+        // An open, visible thread is read at once (scheduleMarkRead below tells the server).
+        if (message.id > (conv.read_up_to || 0) && !watching) conv.unread = (conv.unread || 0) + 1;
+      } else {
+        // The service counts a reply as having read everything before it.
+        conv.read_up_to = Math.max(conv.read_up_to || 0, message.id);
+        conv.unread = 0;
+      }
+    }
+    var thread = state.threads.get(message.conversation_id);
+    if (thread && thread.loaded && !thread.stale) thread.messages.set(message.id, message);
+    renderList();
+    if (state.selectedId === message.conversation_id) {
+      renderMessages();
+      scheduleMarkRead();
+    }
+  }
+
+  function onRead(conversationId, readUpTo) {
+    var conv = state.convs.get(conversationId);
+    if (!conv || typeof readUpTo !== "number") return;
+    conv.read_up_to = Math.max(conv.read_up_to || 0, readUpTo);
+    recountUnread(conv);
+    renderList();
+  }
+
+  function recountUnread(conv) {
+    var thread = state.threads.get(conv.id);
+    if (conv.last_message_id && conv.read_up_to >= conv.last_message_id) {
+      conv.unread = 0;
+    } else if (thread && thread.loaded && !thread.stale && !thread.hasMore) {
+      var n = 0;
+      thread.messages.forEach(function (m) {
+        if (m.direction === "in" && m.id > conv.read_up_to) n += 1;
+      });
+      conv.unread = n;
+    }
+  }
+
+  function onAck(frame) {
+    var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
+    if (info) state.requests.delete(frame.request_id);
+    if (frame.message && frame.request_id !== undefined) {
+      var entry = state.outbox.get(String(frame.request_id));
+      var m = frame.message;
+      if (entry) {
+        state.outbox.delete(entry.client_id);
+        saveOutbox();
+      }
+      var thread = state.threads.get(m.conversation_id);
+      if (thread && thread.loaded && !thread.stale) thread.messages.set(m.id, m);
+      var conv = state.convs.get(m.conversation_id);
+      if (conv) {
+        if (!conv.last_message_id || m.id >= conv.last_message_id) {
+          conv.last_message_id = m.id;
+          conv.preview = { text: m.text, direction: m.direction };
+          conv.unread = 0;
+        }
+        renderList();
+      }
+      if (state.selectedId === m.conversation_id) renderMessages();
+      return;
+    }
+    if (!info) return;
+    if (info.kind === "presence") {
+      state.presence = frame.presence || info.presence;
+      renderPresence();
+    } else if (info.kind === "read") {
+      if (frame.conversation) {
+        var c = state.convs.get(frame.conversation.id);
+        if (c) {
+          c.read_up_to = Math.max(c.read_up_to || 0, frame.conversation.read_up_to || 0);
+          recountUnread(c);
+          renderList();
+        }
+      }
+    } else if (info.kind === "close") {
+      if (frame.conversation) upsertConversation(frame.conversation);
+      showNotice("Conversation closed.", { kind: "info", timeout: 4000 });
+    }
+  }
+
+  function onHistory(frame) {
+    var info = state.requests.get(frame.request_id);
+    if (info) state.requests.delete(frame.request_id);
+    var summary = frame.conversation;
+    var messages = frame.messages || [];
+    if (!info || !summary) return;
+    var conv = state.convs.get(summary.id);
+    if (conv) {
+      // Merge the fresh facts but keep the console's own counters.
+      ["status", "operator_id", "last_customer_message_at", "last_message_at", "read_up_to", "closed_at"].forEach(
+        function (k) {
+          if (k in summary) conv[k] = summary[k];
+        }
+      );
+    } else if (state.selectedId === summary.id) {
+      state.closedSelected = Object.assign({}, state.closedSelected || {}, summary);
+    }
+    if (info.kind === "preview") {
+      state.previewInFlight = Math.max(0, state.previewInFlight - 1);
+      if (conv) {
+        var last = messages[messages.length - 1];
+        if (last) {
+          conv.preview = { text: last.text, direction: last.direction };
+          if (!conv.last_message_id || last.id > conv.last_message_id) conv.last_message_id = last.id;
+        } else {
+          conv.preview = { text: "", direction: null };
+        }
+        if (conv.unread === null) {
+          var n = 0;
+          messages.forEach(function (m) {
+            if (m.direction === "in" && m.id > (conv.read_up_to || 0)) n += 1;
+          });
+          conv.unread = n;
+        }
+        renderList();
+      }
+      pumpPreviews();
+      return;
+    }
+    // A thread page.
+    var thread = state.threads.get(summary.id);
+    if (!thread) return;
+    thread.loading = false;
+    if (info.beforeId) {
+      thread.hasMore = !!frame.has_more;
+    } else {
+      thread.messages = new Map();
+      thread.hasMore = !!frame.has_more;
+      thread.loaded = true;
+      thread.stale = false;
+    }
+    messages.forEach(function (m) {
+      thread.messages.set(m.id, m);
+    });
+    if (conv && messages.length) {
+      var newest = messages[messages.length - 1];
+      if (!info.beforeId && (!conv.last_message_id || newest.id >= conv.last_message_id)) {
+        conv.last_message_id = newest.id;
+        conv.preview = { text: newest.text, direction: newest.direction };
+      }
+      if (conv.unread === null) recountUnread(conv);
+      renderList();
+    }
+    if (state.selectedId === summary.id) {
+      renderThread({ keepScroll: !!info.beforeId });
+      scheduleMarkRead();
+    }
+  }
+
+  function onError(frame) {
+    var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
+    if (info) state.requests.delete(frame.request_id);
+    var entry = frame.request_id !== undefined ? state.outbox.get(String(frame.request_id)) : null;
+    if (entry) {
+      // The server refused this reply for good (closed, not yours, invalid): stop retrying.
+      entry.status = "failed";
+      entry.error = frame.message || frame.code;
+      saveOutbox();
+      if (state.selectedId === entry.conversation_id) renderMessages();
+      showNotice("Reply not sent: " + errorText(frame));
+      return;
+    }
+    if (info && info.kind === "preview") {
+      state.previewInFlight = Math.max(0, state.previewInFlight - 1);
+      var c = state.convs.get(info.conversationId);
+      if (c && !c.preview) c.preview = { text: "", direction: null };
+      pumpPreviews();
+      return; // a preview is decoration: not worth a notice
+    }
+    if (info && info.kind === "history") {
+      var t = state.threads.get(info.conversationId);
+      if (t) t.loading = false;
+      if (state.selectedId === info.conversationId) renderThread();
+    }
+    if (info && info.kind === "presence") renderPresence();
+    if (info && info.kind === "close") disarmClose();
+    if (frame.code === "rate_limited") {
+      showNotice("Too many actions at once; the console will retry in a moment.", {
+        kind: "warning",
+        timeout: 6000,
+      });
+      return;
+    }
+    showNotice(errorText(frame));
+  }
+
+  // ---------------------------------------------------------------- outbox
+  function loadOutbox() {
+    var saved = storeGet(STORE_OUTBOX);
+    if (!Array.isArray(saved)) return;
+    saved.forEach(function (e) {
+      if (e && e.client_id && e.conversation_id && typeof e.text === "string") {
+        e.sentAt = 0;
+        state.outbox.set(e.client_id, e);
+      }
+    });
+  }
+
+  function saveOutbox() {
+    var list = [];
+    state.outbox.forEach(function (e) {
+      list.push({
+        client_id: e.client_id,
+        conversation_id: e.conversation_id,
+        text: e.text,
+        status: e.status,
+        error: e.error || null,
+        createdAt: e.createdAt,
+      });
+    });
+    storeSet(STORE_OUTBOX, list);
+  }
+
+  function transmit(entry) {
+    if (!sock.live) return;
+    var ok = send({
+      type: "message.send",
+      request_id: entry.client_id,
+      conversation_id: entry.conversation_id,
+      client_id: entry.client_id,
+      text: entry.text,
+    });
+    if (ok) entry.sentAt = Date.now();
+  }
+
+  function flushOutbox(all) {
+    var now = Date.now();
+    state.outbox.forEach(function (entry) {
+      if (entry.status !== "sending") return;
+      if (all || now - entry.sentAt > RESEND_AFTER_MS) transmit(entry);
+    });
+  }
+
+  setInterval(function () {
+    if (sock.live) flushOutbox(false);
+  }, 3000);
+
+  function sendReply() {
+    var conv = selectedConversation();
+    if (!conv || !canAct(conv)) return;
+    var text = els.text.value.trim();
+    if (!text) return;
+    if (text.length > MAX_TEXT) {
+      showNotice("A reply can be at most " + MAX_TEXT + " characters.", { kind: "warning", timeout: 6000 });
+      return;
+    }
+    var entry = {
+      client_id: uuid4(),
+      conversation_id: conv.id,
+      text: text,
+      status: "sending",
+      sentAt: 0,
+      createdAt: new Date().toISOString(),
+    };
+    state.outbox.set(entry.client_id, entry);
+    saveOutbox();
+    els.text.value = "";
+    state.drafts.delete(conv.id);
+    autoGrow();
+    transmit(entry);
+    renderMessages({ toBottom: true });
+  }
+
+  // ---------------------------------------------------------------- reading, closing, presence
+  var markReadTimer = null;
+  function scheduleMarkRead() {
+    clearTimeout(markReadTimer);
+    markReadTimer = setTimeout(markRead, 250);
+  }
+
+  function markRead() {
+    var conv = state.convs.get(state.selectedId);
+    if (!conv || !canAct(conv) || !sock.live) return;
+    if (document.visibilityState === "hidden") return;
+    var thread = state.threads.get(conv.id);
+    if (!thread || !thread.loaded) return;
+    var newest = conv.last_message_id || 0;
+    thread.messages.forEach(function (m) {
+      if (m.id > newest) newest = m.id;
+    });
+    if (newest > (conv.read_up_to || 0)) {
+      request(
+        "read",
+        { type: "conversation.read", conversation_id: conv.id, up_to_message_id: newest },
+        { conversationId: conv.id }
+      );
+      // Optimistic: the ack (or the read event) confirms it.
+      conv.unread = 0;
+      renderList();
+    }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") scheduleMarkRead();
+  });
+
+  function disarmClose() {
+    state.closeArmedUntil = 0;
+    els.closeBtn.textContent = "Close conversation";
+    els.closeBtn.classList.remove("armed");
+  }
+
+  els.closeBtn.addEventListener("click", function () {
+    var conv = selectedConversation();
+    if (!conv || !canAct(conv)) return;
+    if (Date.now() > state.closeArmedUntil) {
+      // Two steps, no modal: the first click arms, the second (within 4 s) closes.
+      state.closeArmedUntil = Date.now() + 4000;
+      els.closeBtn.textContent = "Confirm close";
+      els.closeBtn.classList.add("armed");
+      setTimeout(function () {
+        if (Date.now() >= state.closeArmedUntil) disarmClose();
+      }, 4100);
+      return;
+    }
+    disarmClose();
+    var id = request("close", { type: "conversation.close", conversation_id: conv.id }, { conversationId: conv.id });
+    if (!id) showNotice("Not connected: the conversation was not closed.", { kind: "warning", timeout: 6000 });
+  });
+
+  function renderPresence() {
+    els.presence.value = state.presence;
+    if (els.presenceDot) els.presenceDot.setAttribute("data-presence", state.presence);
+  }
+
+  els.presence.addEventListener("change", function () {
+    var wanted = els.presence.value;
+    var id = request("presence", { type: "presence.set", presence: wanted }, { presence: wanted });
+    if (!id) {
+      renderPresence();
+      showNotice("Not connected: your status was not changed.", { kind: "warning", timeout: 6000 });
+      return;
+    }
+    if (els.presenceDot) els.presenceDot.setAttribute("data-presence", wanted);
+  });
+
+  // ---------------------------------------------------------------- selection and history
+  function selectedConversation() {
+    if (!state.selectedId) return null;
+    return state.convs.get(state.selectedId) || state.closedSelected;
+  }
+
+  function canAct(conv) {
+    return !!(conv && state.me && conv.operator_id === state.me.id && conv.status !== "closed");
+  }
+
+  function select(id, opts) {
+    opts = opts || {};
+    if (state.selectedId && state.selectedId !== id) {
+      if (els.text.value) state.drafts.set(state.selectedId, els.text.value);
+      else state.drafts.delete(state.selectedId);
+    }
+    if (state.selectedId !== id) {
+      state.closedSelected = null;
+      disarmClose();
+    }
+    state.selectedId = id;
+    els.text.value = state.drafts.get(id) || "";
+    autoGrow();
+    els.workspace.setAttribute("data-view", "thread");
+    renderList();
+    renderThread({ toBottom: true });
+    ensureSelectedLoaded();
+    scheduleMarkRead();
+    if (opts.focus !== false) {
+      var conv = selectedConversation();
+      if (canAct(conv) && !els.text.disabled) els.text.focus();
+      else els.messages.focus();
+    }
+  }
+
+  function ensureSelectedLoaded() {
+    var id = state.selectedId;
+    if (!id || !sock.live) return;
+    var thread = state.threads.get(id);
+    if (!thread) {
+      thread = { messages: new Map(), hasMore: false, loading: false, loaded: false, stale: false };
+      state.threads.set(id, thread);
+    }
+    if ((thread.loaded && !thread.stale) || thread.loading) return;
+    thread.loading = true;
+    var sent = request(
+      "history",
+      { type: "conversation.history", conversation_id: id, limit: HISTORY_PAGE },
+      { conversationId: id, beforeId: null }
+    );
+    if (!sent) thread.loading = false;
+    renderThread();
+  }
+
+  function loadEarlier() {
+    var id = state.selectedId;
+    var thread = state.threads.get(id);
+    if (!thread || thread.loading || !thread.hasMore) return;
+    var oldest = Infinity;
+    thread.messages.forEach(function (m) {
+      if (m.id < oldest) oldest = m.id;
+    });
+    if (oldest === Infinity) return;
+    thread.loading = true;
+    request(
+      "history",
+      { type: "conversation.history", conversation_id: id, before_id: oldest, limit: HISTORY_PAGE },
+      { conversationId: id, beforeId: oldest }
+    );
+  }
+
+  // ---------------------------------------------------------------- previews
+  // The snapshot does not carry the newest message's text, so previews are fetched (one
+  // message each) for the rows the user can actually see, a few at a time.
+  var previewObserver = "IntersectionObserver" in window
+    ? new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          if (!entry.isIntersecting) return;
+          var id = entry.target.getAttribute("data-id");
+          var conv = state.convs.get(id);
+          if (conv && !conv.preview && !conv._previewRequested) {
+            conv._previewRequested = true;
+            state.previewQueue.push(id);
+          }
+        });
+        pumpPreviews();
+      })
+    : null;
+
+  var pumpTimer = null;
+  function pumpPreviews() {
+    if (pumpTimer || !sock.live) return;
+    pumpTimer = setTimeout(function () {
+      pumpTimer = null;
+      while (state.previewQueue.length && state.previewInFlight < 3 && sock.live) {
+        var id = state.previewQueue.shift();
+        var conv = state.convs.get(id);
+        if (!conv || conv.preview) continue;
+        state.previewInFlight += 1;
+        var sent = request(
+          "preview",
+          { type: "conversation.history", conversation_id: id, limit: conv.unread === null ? 20 : 1 },
+          { conversationId: id }
+        );
+        if (!sent) {
+          state.previewInFlight -= 1;
+          conv._previewRequested = false;
+        }
+      }
+    }, 120);
+  }
+
+  function queuePreviewIfNeeded(conv, node) {
+    if (conv.preview || conv._previewRequested) return;
+    if (!conv.last_message_id && !conv.last_message_at) {
+      conv.preview = { text: "", direction: null };
+      return;
+    }
+    if (previewObserver) {
+      // Re-observing makes the observer report the row's visibility again.
+      previewObserver.unobserve(node);
+      previewObserver.observe(node);
+    } else {
+      conv._previewRequested = true;
+      state.previewQueue.push(conv.id);
+      pumpPreviews();
+    }
+  }
+
+  // ---------------------------------------------------------------- rendering: list
+  var listNodes = new Map(); // id -> {li, button, name, time, preview, unread, wait, status}
+
+  function sortedConversations() {
+    var list = Array.from(state.convs.values());
+    list.sort(function (a, b) {
+      var ta = parseTime(a.last_message_at) || parseTime(a.created_at) || 0;
+      var tb = parseTime(b.last_message_at) || parseTime(b.created_at) || 0;
+      return tb - ta;
+    });
+    return list;
+  }
+
+  function isAwaitingReply(conv) {
+    // The customer spoke last: they are waiting for us.
+    return !!conv.last_customer_message_at && conv.last_customer_message_at === conv.last_message_at;
+  }
+
+  function waitingInfo(conv, now) {
+    var since = parseTime(conv.last_customer_message_at);
+    if (since === null) return null;
+    var ms = Math.max(0, now - since);
+    var awaiting = isAwaitingReply(conv);
+    var level = "calm";
+    if (awaiting) level = ms >= 300000 ? "late" : ms >= 120000 ? "due" : "fresh";
+    return { ms: ms, awaiting: awaiting, level: level };
+  }
+
+  function buildListItem(conv) {
+    var li = el("li", "conv-item");
+    var button = el("button", "conv");
+    button.type = "button";
+    button.setAttribute("data-id", conv.id);
+    var top = el("span", "conv-top");
+    var name = el("span", "conv-name");
+    var time = el("span", "conv-time");
+    top.appendChild(name);
+    top.appendChild(time);
+    var bottom = el("span", "conv-bottom");
+    var preview = el("span", "conv-preview");
+    var unread = el("span", "badge badge-unread");
+    bottom.appendChild(preview);
+    bottom.appendChild(unread);
+    var meta = el("span", "conv-meta");
+    var wait = el("span", "wait");
+    var status = el("span", "conv-status");
+    meta.appendChild(wait);
+    meta.appendChild(status);
+    button.appendChild(top);
+    button.appendChild(bottom);
+    button.appendChild(meta);
+    li.appendChild(button);
+    button.addEventListener("click", function () {
+      select(conv.id);
+    });
+    button.addEventListener("keydown", onListKey);
+    return { li: li, button: button, name: name, time: time, preview: preview, unread: unread, wait: wait, status: status };
+  }
+
+  function onListKey(e) {
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "Home" && e.key !== "End") return;
+    var buttons = Array.from(els.list.querySelectorAll("button.conv"));
+    var i = buttons.indexOf(e.currentTarget);
+    if (i < 0) return;
+    e.preventDefault();
+    var j = e.key === "ArrowDown" ? i + 1 : e.key === "ArrowUp" ? i - 1 : e.key === "Home" ? 0 : buttons.length - 1;
+    if (j >= 0 && j < buttons.length) buttons[j].focus();
+  }
+
+  function updateListItem(node, conv, now) {
+    node.name.textContent = conv.customer && conv.customer.name ? conv.customer.name : "Customer";
+    var last = parseTime(conv.last_message_at) || parseTime(conv.created_at);
+    node.time.textContent = last ? clockTime(last) : "";
+    if (last) node.time.title = new Date(last).toLocaleString();
+    var preview = conv.preview;
+    node.preview.classList.toggle("muted", !preview || !preview.text);
+    if (preview && preview.text) {
+      node.preview.textContent = (preview.direction === "out" ? "You: " : "") + preview.text;
+      if (preview.direction === "out" && state.supervisor) {
+        node.preview.textContent = "Reply: " + preview.text;
+      }
+    } else {
+      node.preview.textContent = preview ? "No messages yet" : "…";
+    }
+    var unread = conv.unread || 0;
+    node.unread.hidden = unread <= 0;
+    node.unread.textContent = unread > 99 ? "99+" : String(unread);
+    node.unread.setAttribute("aria-label", unread + " unread");
+    var w = waitingInfo(conv, now);
+    renderWait(node.wait, w);
+    var statusText = "";
+    if (state.supervisor) {
+      if (conv.status === "queued") statusText = "In queue";
+      else if (state.me && conv.operator_id === state.me.id) statusText = "Assigned to you";
+      else if (conv.operator_id) statusText = "Operator #" + conv.operator_id;
+    }
+    node.status.textContent = statusText;
+    node.status.classList.toggle("queued", conv.status === "queued");
+    node.button.classList.toggle("unread", unread > 0);
+    var selected = state.selectedId === conv.id;
+    node.button.classList.toggle("selected", selected);
+    if (selected) node.button.setAttribute("aria-current", "true");
+    else node.button.removeAttribute("aria-current");
+    var label = node.name.textContent + ", " + (unread ? unread + " unread, " : "") +
+      (w && w.awaiting ? "waiting " + shortDuration(w.ms) : "answered");
+    node.button.setAttribute("aria-label", label);
+  }
+
+  function renderWait(node, w) {
+    if (!w) {
+      node.textContent = "";
+      node.className = "wait";
+      return;
+    }
+    node.className = "wait wait-" + w.level;
+    node.textContent = w.awaiting ? "Waiting " + shortDuration(w.ms) : "Replied · customer " + shortDuration(w.ms) + " ago";
+    node.title = w.awaiting ? "Time since the customer's last message, unanswered" : "Time since the customer's last message";
+  }
+
+  function renderList() {
+    var now = Date.now();
+    var list = sortedConversations();
+    var seen = new Set();
+    var focused = els.list.contains(document.activeElement) ? document.activeElement : null;
+    var before = els.list.firstChild;
+    list.forEach(function (conv) {
+      seen.add(conv.id);
+      var node = listNodes.get(conv.id);
+      if (!node) {
+        node = buildListItem(conv);
+        listNodes.set(conv.id, node);
+      }
+      queuePreviewIfNeeded(conv, node.button);
+      updateListItem(node, conv, now);
+      if (node.li !== before) els.list.insertBefore(node.li, before);
+      before = node.li.nextSibling;
+    });
+    // Moving a row in the DOM blurs it; keyboard users keep their place.
+    if (focused && focused.isConnected && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
+    }
+    listNodes.forEach(function (node, id) {
+      if (!seen.has(id)) {
+        if (previewObserver) previewObserver.unobserve(node.button);
+        var hadFocus = node.li.contains(document.activeElement);
+        node.li.remove();
+        listNodes.delete(id);
+        if (hadFocus) els.messages.focus();
+      }
+    });
+    els.list.setAttribute("aria-busy", state.lastEventId === null ? "true" : "false");
+    els.listEmpty.hidden = list.length > 0 || state.lastEventId === null;
+    els.listCount.textContent = String(list.length);
+    var totalUnread = 0;
+    list.forEach(function (c) {
+      totalUnread += c.unread || 0;
+    });
+    document.title = (totalUnread ? "(" + totalUnread + ") " : "") + "Console · Customer service hub";
+  }
+
+  // ---------------------------------------------------------------- rendering: thread
+  var messageNodes = new Map(); // key -> li
+
+  function renderThread(opts) {
+    opts = opts || {};
+    var conv = selectedConversation();
+    els.threadEmpty.hidden = !!conv;
+    els.threadMain.hidden = !conv;
+    if (!conv) {
+      els.workspace.setAttribute("data-view", "list");
+      return;
+    }
+    els.threadTitle.textContent = conv.customer && conv.customer.name ? conv.customer.name : "Customer";
+    renderThreadMeta(conv, Date.now());
+    var acting = canAct(conv);
+    els.closeBtn.hidden = !acting;
+    els.composer.hidden = !acting;
+    var banner = "";
+    if (conv.status === "closed") {
+      banner = "This conversation is closed. The customer starts a new one by writing again.";
+    } else if (!acting) {
+      if (conv.status === "queued") {
+        banner = "Waiting in the queue for a free operator. You are watching; only the assigned operator can reply.";
+      } else {
+        banner = "You are watching this conversation. Only the assigned operator (#" + conv.operator_id + ") can reply.";
+      }
+    }
+    els.banner.textContent = banner;
+    els.banner.hidden = !banner;
+    els.banner.classList.toggle("banner-closed", conv.status === "closed");
+    updateComposer();
+    renderMessages(opts);
+  }
+
+  function renderThreadMeta(conv, now) {
+    var parts = [];
+    parts.push(conv.channel === "webchat" ? "Web chat" : conv.channel || "");
+    if (conv.status === "closed") parts.push("Closed");
+    else if (conv.status === "queued") parts.push("In queue");
+    else if (state.supervisor && conv.operator_id && (!state.me || conv.operator_id !== state.me.id)) {
+      parts.push("Operator #" + conv.operator_id);
+    }
+    var w = waitingInfo(conv, now);
+    if (w && w.awaiting && conv.status !== "closed") parts.push("Waiting " + shortDuration(w.ms));
+    els.threadMeta.textContent = parts.filter(Boolean).join(" · ");
+  }
+
+  function updateComposer() {
+    var conv = selectedConversation();
+    var usable = canAct(conv);
+    els.send.disabled = !usable;
+    els.text.disabled = !usable;
+    els.composer.classList.toggle("offline", !sock.live);
+    els.text.placeholder = sock.live
+      ? "Write a reply…  (Enter sends, Shift+Enter adds a line)"
+      : "Write a reply… it is sent when the connection is back";
+  }
+
+  function buildMessageNode(key) {
+    var li = el("li", "msg");
+    li.setAttribute("data-key", key);
+    var bubble = el("div", "bubble");
+    var text = el("p", "bubble-text");
+    var meta = el("div", "bubble-meta");
+    bubble.appendChild(text);
+    bubble.appendChild(meta);
+    li.appendChild(bubble);
+    li._text = text;
+    li._meta = meta;
+    return li;
+  }
+
+  function renderMessages(opts) {
+    opts = opts || {};
+    var conv = selectedConversation();
+    if (!conv) return;
+    var thread = state.threads.get(conv.id);
+    var box = els.messages;
+    var nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    var oldHeight = box.scrollHeight;
+    var oldTop = box.scrollTop;
+
+    var items = [];
+    if (thread && thread.loaded) {
+      Array.from(thread.messages.values())
+        .sort(function (a, b) {
+          return a.id - b.id;
+        })
+        .forEach(function (m) {
+          items.push({ key: "m" + m.id, message: m });
+        });
+    }
+    state.outbox.forEach(function (entry) {
+      if (entry.conversation_id === conv.id) items.push({ key: "c" + entry.client_id, pending: entry });
+    });
+
+    var seen = new Set();
+    var before = els.messageList.firstChild;
+    var lastDay = null;
+    var customerName = conv.customer && conv.customer.name ? conv.customer.name : "Customer";
+    items.forEach(function (item) {
+      var created = parseTime(item.message ? item.message.created_at : item.pending.createdAt) || Date.now();
+      var day = new Date(created).toDateString();
+      if (day !== lastDay) {
+        lastDay = day;
+        var dkey = "d" + day;
+        seen.add(dkey);
+        var sep = messageNodes.get(dkey);
+        if (!sep) {
+          sep = el("li", "day-sep");
+          sep.setAttribute("data-key", dkey);
+          sep.appendChild(el("span", null, dayLabel(created)));
+          messageNodes.set(dkey, sep);
+        }
+        if (sep !== before) els.messageList.insertBefore(sep, before);
+        before = sep.nextSibling;
+      }
+      seen.add(item.key);
+      var node = messageNodes.get(item.key);
+      if (!node) {
+        node = buildMessageNode(item.key);
+        messageNodes.set(item.key, node);
+      }
+      if (item.message) {
+        var m = item.message;
+        node.className = "msg " + (m.direction === "out" ? "msg-out" : "msg-in");
+        node._text.textContent = m.text;
+        var who = m.direction === "out" ? (m.author && m.author === state.myName ? "You" : m.author || "Operator") : customerName;
+        node._meta.textContent = who + " · " + clockTime(created);
+        node._meta.title = new Date(created).toLocaleString();
+      } else {
+        var p = item.pending;
+        node.className = "msg msg-out " + (p.status === "failed" ? "msg-failed" : "msg-pending");
+        node._text.textContent = p.text;
+        node._meta.textContent = "";
+        if (p.status === "failed") {
+          node._meta.appendChild(el("span", "msg-state", "Not sent" + (p.error ? ": " + p.error : "")));
+          var retry = el("button", "link-btn", "Retry");
+          retry.type = "button";
+          retry.addEventListener("click", function () {
+            p.status = "sending";
+            p.error = null;
+            p.sentAt = 0;
+            saveOutbox();
+            transmit(p);
+            renderMessages();
+          });
+          var discard = el("button", "link-btn", "Discard");
+          discard.type = "button";
+          discard.addEventListener("click", function () {
+            state.outbox.delete(p.client_id);
+            saveOutbox();
+            renderMessages();
+          });
+          node._meta.appendChild(retry);
+          node._meta.appendChild(discard);
+        } else {
+          node._meta.appendChild(el("span", "msg-state", sock.live ? "Sending…" : "Waiting for connection…"));
+        }
+      }
+      if (node !== before) els.messageList.insertBefore(node, before);
+      before = node.nextSibling;
+    });
+    messageNodes.forEach(function (node, key) {
+      if (!seen.has(key)) {
+        node.remove();
+        messageNodes.delete(key);
+      }
+    });
+
+    var loading = thread && thread.loading && !thread.loaded;
+    els.messageList.classList.toggle("loading", !!loading);
+    els.messageList.setAttribute("aria-busy", loading ? "true" : "false");
+    els.loadEarlier.hidden = !(thread && thread.loaded && thread.hasMore);
+    els.loadEarlier.disabled = !!(thread && thread.loading);
+    els.loadEarlier.textContent = thread && thread.loading && thread.loaded ? "Loading…" : "Load earlier messages";
+
+    if (opts.keepScroll) {
+      box.scrollTop = oldTop + (box.scrollHeight - oldHeight);
+    } else if (opts.toBottom || nearBottom) {
+      box.scrollTop = box.scrollHeight;
+    }
+  }
+
+  // The list's clocks and the thread's waiting time move every few seconds.
+  setInterval(function () {
+    var now = Date.now();
+    state.convs.forEach(function (conv) {
+      var node = listNodes.get(conv.id);
+      if (node) renderWait(node.wait, waitingInfo(conv, now));
+    });
+    var conv = selectedConversation();
+    if (conv) renderThreadMeta(conv, now);
+  }, 5000);
+
+  // ---------------------------------------------------------------- composer and keys
+  function autoGrow() {
+    els.text.style.height = "auto";
+    els.text.style.height = Math.min(els.text.scrollHeight + 2, 200) + "px";
+  }
+
+  els.text.addEventListener("input", autoGrow);
+  els.text.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendReply();
+    }
+  });
+  els.composer.addEventListener("submit", function (e) {
+    e.preventDefault();
+    sendReply();
+    els.text.focus();
+  });
+  els.loadEarlier.addEventListener("click", loadEarlier);
+  els.back.addEventListener("click", function () {
+    els.workspace.setAttribute("data-view", "list");
+    var node = listNodes.get(state.selectedId);
+    if (node) node.button.focus();
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && els.workspace.getAttribute("data-view") === "thread" &&
+        window.matchMedia("(max-width: 760px)").matches) {
+      els.back.click();
+    }
+  });
+
+  // ---------------------------------------------------------------- start
+  loadOutbox();
+  var stored = storeGet(STORE_EVENT);
+  if (stored && typeof stored.id === "number") {
+    // Only a hint for debugging: without the conversations in memory a fresh page needs a
+    // snapshot, so the first connection never asks for a replay.
+    state.storedEventId = stored.id;
+  }
+  renderPresence();
+  renderList();
+  renderThread();
+  connect();
+})();
