@@ -18,7 +18,7 @@ from chat.events import SUPERVISORS_GROUP, event_frame, operator_group, user_gro
 from chat.models import Channel, CustomerIdentity
 from chat.webchat import visitor_from_token, visitor_token_issue
 from hub.asyncdb import run_db
-from hub.auth import user_session_still_valid
+from hub.auth import logins_still_valid
 from hub.roles import can_supervise, role_of
 from hub.schemas import field
 from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
@@ -38,6 +38,74 @@ def _console_setup(user: Any) -> dict[str, Any] | None:
     if role is None:
         return None
     return {"role": str(role), "supervisor": can_supervise(user)}
+
+
+class ConsoleWatch:
+    """One task per process watching every open console, instead of one task per socket.
+
+    Every ``HUB_WS_REVALIDATE_SECONDS`` it checks all consoles' logins in one query and closes
+    the sockets of users who logged out or were disabled.  Every
+    ``HUB_CONSOLE_SAFETY_POLL_SECONDS`` it reads the head of each open stream in one query
+    and tells a console that is behind (its last doorbell was lost) to catch up from the log.
+    """
+
+    def __init__(self) -> None:
+        self.consoles: dict[str, ConsoleConsumer] = {}
+        self._task: asyncio.Task | None = None
+        self._pending: set[asyncio.Task] = set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def add(self, console: ConsoleConsumer) -> None:
+        self.consoles[console.channel_name] = console
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run())
+
+    def discard(self, console: ConsoleConsumer) -> None:
+        self.consoles.pop(getattr(console, "channel_name", ""), None)
+
+    async def _run(self) -> None:
+        since_poll = 0.0
+        while self.consoles:
+            revalidate = settings.HUB_WS_REVALIDATE_SECONDS
+            await asyncio.sleep(revalidate)
+            since_poll += revalidate
+            try:
+                await self._revalidate()
+                if since_poll >= settings.HUB_CONSOLE_SAFETY_POLL_SECONDS:
+                    since_poll = 0.0
+                    await self._poll_heads()
+            except Exception:  # the watch must outlive a database or network hiccup
+                logger.warning("console watch round failed", exc_info=True)
+        self._task = None
+
+    async def _revalidate(self) -> None:
+        consoles = list(self.consoles.values())
+        logins = [(c.user.pk, c.session_key, c.scope.get("hub_token")) for c in consoles]
+        verdicts = await run_db(logins_still_valid, logins)
+        for console, valid in zip(consoles, verdicts, strict=True):
+            if not valid:
+                self.discard(console)
+                self._spawn(console.close_for("session_ended"))
+
+    async def _poll_heads(self) -> None:
+        consoles = list(self.consoles.values())
+        operator_ids = sorted({c.user.pk for c in consoles if not c.supervisor})
+        heads = await run_db(selectors.stream_heads, operator_ids=operator_ids)
+        log_head = 0
+        if any(c.supervisor for c in consoles):
+            log_head = await run_db(selectors.log_head)
+        for console in consoles:
+            head = log_head if console.supervisor else heads.get(console.user.pk, 0)
+            if head > console.last_sent:
+                self._spawn(console.catch_up_if_behind(head))
+
+
+console_watch = ConsoleWatch()
 
 
 class ConsoleConsumer(HubJsonConsumer):
@@ -63,7 +131,6 @@ class ConsoleConsumer(HubJsonConsumer):
         self.user = self.scope.get("user")
         self.last_sent = 0
         self._stream_lock = asyncio.Lock()
-        self._watchdog: asyncio.Task | None = None
         self.groups_joined: list[str] = []
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -79,7 +146,7 @@ class ConsoleConsumer(HubJsonConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         session = self.scope.get("session")
-        self._session_key = (
+        self.session_key = (
             None if self.scope.get("hub_token") else getattr(session, "session_key", None)
         )
         await self.send_json(
@@ -99,11 +166,10 @@ class ConsoleConsumer(HubJsonConsumer):
                 await self._send_snapshot()
             else:
                 await self._send_snapshot()
-        self._watchdog = asyncio.ensure_future(self._watch())
+        console_watch.add(self)
 
     async def disconnect(self, code: int) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        console_watch.discard(self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -172,35 +238,15 @@ class ConsoleConsumer(HubJsonConsumer):
             else:
                 await self._catch_up()
 
-    async def _watch(self) -> None:
-        """Re-check the login, and re-read the log when idle (a doorbell may be lost)."""
-        revalidate = settings.HUB_WS_REVALIDATE_SECONDS
-        poll_every = settings.HUB_CONSOLE_SAFETY_POLL_SECONDS
-        since_poll = 0.0
-        try:
-            while True:
-                await asyncio.sleep(revalidate)
-                since_poll += revalidate
-                valid = await run_db(
-                    user_session_still_valid,
-                    user_id=self.user.pk,
-                    session_key=self._session_key,
-                    token=self.scope.get("hub_token"),
-                )
-                if not valid:
-                    await self.send_json({"type": "closing", "reason": "session_ended"})
-                    await self.close(code=CLOSE_UNAUTHENTICATED)
-                    return
-                if since_poll >= poll_every:
-                    since_poll = 0.0
-                    head = await run_db(selectors.console_head, actor=self.user)
-                    if head > self.last_sent:
-                        async with self._stream_lock:
-                            await self._catch_up()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.warning("console watchdog stopped", exc_info=True)
+    async def catch_up_if_behind(self, head: int) -> None:
+        """Called by the process's console watch when this stream's head is past us."""
+        async with self._stream_lock:
+            if head > self.last_sent:
+                await self._catch_up()
+
+    async def close_for(self, reason: str) -> None:
+        await self.send_json({"type": "closing", "reason": reason})
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     # --- actions --------------------------------------------------------------------------
     async def act_ping(self, content: dict) -> dict:

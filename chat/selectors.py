@@ -101,6 +101,19 @@ def console_head(*, actor: AbstractBaseUser) -> int:
     return qs.aggregate(m=Max("id"))["m"] or 0
 
 
+def stream_heads(*, operator_ids: list[int]) -> dict[int, int]:
+    """The newest event id of each operator's stream, in one query (for the console watch)."""
+    if not operator_ids:
+        return {}
+    rows = (
+        ConsoleEvent.objects.filter(operator_id__in=operator_ids)
+        .values("operator_id")
+        .annotate(head=Max("id"))
+        .values_list("operator_id", "head")
+    )
+    return dict(rows)
+
+
 def log_head() -> int:
     """The newest event id in the whole log: a console's position after a snapshot."""
     return ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
