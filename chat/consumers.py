@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,15 +17,20 @@ from django.conf import settings
 from chat import selectors, services
 from chat.events import SUPERVISORS_GROUP, event_frame, operator_group, user_group, webchat_group
 from chat.models import Channel, CustomerIdentity
-from chat.webchat import visitor_from_token, visitor_token_issue
+from chat.webchat import visitor_from_token, visitor_token_issue, visitor_token_renew
 from hub.asyncdb import run_db
 from hub.auth import logins_still_valid
 from hub.roles import can_supervise, role_of
 from hub.schemas import field
 from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
+from routing.models import OperatorState, Presence
 from routing.services import presence_set
 
 logger = logging.getLogger(__name__)
+
+
+# An event or message id in a query string: ASCII digits only, within a bigint.
+_CURSOR = re.compile(r"[0-9]{1,18}")
 
 
 def _query(scope: dict) -> dict[str, str]:
@@ -37,7 +43,12 @@ def _console_setup(user: Any) -> dict[str, Any] | None:
     role = role_of(user)
     if role is None:
         return None
-    return {"role": str(role), "supervisor": can_supervise(user)}
+    state = OperatorState.objects.filter(user_id=user.pk).first()
+    return {
+        "role": str(role),
+        "supervisor": can_supervise(user),
+        "presence": state.presence if state else Presence.OFFLINE.value,
+    }
 
 
 class ConsoleWatch:
@@ -155,11 +166,12 @@ class ConsoleConsumer(HubJsonConsumer):
                 "user": {"id": self.user.pk, "username": self.user.get_username()},
                 "role": setup["role"],
                 "supervisor": self.supervisor,
+                "presence": setup["presence"],
             }
         )
         last = _query(self.scope).get("last_event_id")
         async with self._stream_lock:
-            if last is not None and last.lstrip("-").isdigit():
+            if last is not None and _CURSOR.fullmatch(last):
                 await self._replay_or_snapshot(int(last))
             elif last is not None:
                 await self.send_json({"type": "resync", "reason": "unknown_event_id"})
@@ -334,8 +346,11 @@ class WebchatConsumer(HubJsonConsumer):
         resumed = self.visitor_id is not None
         if self.visitor_id is None:
             self.visitor_id, token = visitor_token_issue()
+        else:  # a fresh signature: an active visitor's identity never ages out
+            token = visitor_token_renew(self.visitor_id)
         self.customer_id: str | None = None
         self.groups_joined = []
+        self._join_retry: asyncio.Task | None = None
         await self.accept()
         await self.send_json(
             {"type": "session", "token": token, "visitor_id": self.visitor_id, "resumed": resumed}
@@ -348,7 +363,7 @@ class WebchatConsumer(HubJsonConsumer):
                 messages = await run_db(
                     selectors.customer_history,
                     customer_id=self.customer_id,
-                    after_id=int(after) if after and after.isdigit() else None,
+                    after_id=int(after) if after and _CURSOR.fullmatch(after) else None,
                 )
                 await self.send_json({"type": "history", "messages": messages})
 
@@ -358,7 +373,29 @@ class WebchatConsumer(HubJsonConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
 
+    async def _join_or_retry(self, customer_id: str) -> None:
+        """Join the customer's group after their first message.  The message is already
+        stored and must be acknowledged, so a channel layer that is down (Redis restarting)
+        does not fail the frame: the join is retried in the background until it succeeds."""
+        try:
+            await self._join(customer_id)
+        except Exception:  # the layer's error types depend on its backend
+            logger.warning("web chat could not join its group; retrying", exc_info=True)
+            self._join_retry = asyncio.ensure_future(self._retry_join(customer_id))
+
+    async def _retry_join(self, customer_id: str) -> None:
+        delay = 0.25
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._join(customer_id)
+                return
+            except Exception:
+                delay = min(delay * 2, 1.0)
+
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "_join_retry", None) is not None:
+            self._join_retry.cancel()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -375,7 +412,7 @@ class WebchatConsumer(HubJsonConsumer):
         )
         if self.customer_id is None:
             self.customer_id = result.conversation["customer"]["id"]
-            await self._join(self.customer_id)
+            await self._join_or_retry(self.customer_id)
         return {"type": "ack", "message": result.message, "created": result.created}
 
     async def act_history(self, content: dict) -> dict:

@@ -177,17 +177,20 @@ def conversation_history(
     qs = Message.objects.filter(conversation=conversation).select_related("author")
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
-    messages = list(qs.order_by("-id")[:limit])
+    messages = list(qs.order_by("-id")[: limit + 1])
+    has_more = len(messages) > limit
+    messages = messages[:limit]
     messages.reverse()
     return {
         "conversation": conversation_dict(conversation),
         "messages": [message_dict(m) for m in messages],
-        "has_more": len(messages) == limit,
+        "has_more": has_more,
     }
 
 
 def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100) -> list[dict]:
-    """The messages a web chat visitor sees on (re)connect: their open conversations' tail."""
+    """The messages a web chat visitor sees on (re)connect: the tail of all their
+    conversations on every channel, closed ones included (it is their own history)."""
     qs = Message.objects.filter(conversation__customer_id=customer_id).select_related("author")
     if after_id:
         messages = list(qs.filter(id__gt=after_id).order_by("id")[:limit])

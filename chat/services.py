@@ -26,7 +26,7 @@ from chat.models import (
     Message,
 )
 from chat.selectors import access_conversation, conversation_dict, message_dict
-from hub.exceptions import Conflict, ErrorCode, ValidationFailed
+from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
 from routing.services import conversation_route
 
 
@@ -201,9 +201,7 @@ def operator_message_send(
                 created=False,
             )
         if conversation.status == ConversationStatus.CLOSED:
-            raise ValidationFailed(
-                "The conversation is closed.", code=ErrorCode.CONVERSATION_CLOSED
-            )
+            raise ConversationClosed()
         message = Message.objects.create(
             conversation=conversation,
             direction=Direction.OUTBOUND,
@@ -265,6 +263,15 @@ def conversation_mark_read(
         conversation = access_conversation(
             actor=actor, conversation_id=conversation_id, lock=True, act=True
         )
+        newest = (
+            Message.objects.filter(conversation=conversation, id__lte=up_to_message_id)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        # Only ids of this conversation count: a marker past its newest message would hide
+        # the next customer message from the unread count.
+        up_to_message_id = newest or 0
         if up_to_message_id > conversation.operator_read_up_to:
             conversation.operator_read_up_to = up_to_message_id
             conversation.save(update_fields=["operator_read_up_to"])
@@ -284,9 +291,7 @@ def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict
             actor=actor, conversation_id=conversation_id, lock=True, act=True
         )
         if conversation.status == ConversationStatus.CLOSED:
-            raise ValidationFailed(
-                "The conversation is already closed.", code=ErrorCode.CONVERSATION_CLOSED
-            )
+            raise ConversationClosed("The conversation is already closed.")
         conversation.status = ConversationStatus.CLOSED
         conversation.closed_at = timezone.now()
         conversation.save(update_fields=["status", "closed_at"])

@@ -81,7 +81,7 @@ def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
                 actor=request.user,
                 conversation_id=conversation_id,
                 before_id=_int_param(request, "before_id", None),
-                limit=_int_param(request, "limit", 50) or 50,
+                limit=_int_param(request, "limit", 50),
             )
         )
     body = parse_json_body(request)

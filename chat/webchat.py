@@ -18,7 +18,12 @@ VISITOR_TOKEN_MAX_AGE = 60 * 60 * 24 * 90
 
 def visitor_token_issue() -> tuple[str, str]:
     visitor_id = uuid.uuid4().hex
-    return visitor_id, signing.dumps({"v": visitor_id}, salt=_SALT, compress=False)
+    return visitor_id, visitor_token_renew(visitor_id)
+
+
+def visitor_token_renew(visitor_id: str) -> str:
+    """A newly timestamped token for a known visitor (sent on every reconnect)."""
+    return signing.dumps({"v": visitor_id}, salt=_SALT, compress=False)
 
 
 def visitor_from_token(token: str) -> str | None:

@@ -8,11 +8,18 @@ def _ensure_roles(sender: AppConfig, **kwargs: object) -> None:
     role_groups_ensure()
 
 
-def _close_sockets_on_logout(sender: object, user: object = None, **kwargs: object) -> None:
+def _close_sockets_on_logout(
+    sender: object, request: object = None, user: object = None, **kwargs: object
+) -> None:
     from hub.sockets import user_sockets_close
 
     if user is not None:
-        user_sockets_close(user_id=user.pk, reason="logged_out")
+        session = getattr(request, "session", None)
+        user_sockets_close(
+            user_id=user.pk,
+            reason="logged_out",
+            session_key=getattr(session, "session_key", None),
+        )
 
 
 def _close_sockets_on_disable(sender: object, instance: object, **kwargs: object) -> None:

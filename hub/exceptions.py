@@ -29,7 +29,8 @@ class ErrorCode(StrEnum):
     # domain
     CONVERSATION_CLOSED = "conversation_closed"
     CONFLICT = "conflict"
-    DEMO_DISABLED = "demo_disabled"
+    INTERNAL_ERROR = "internal_error"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
 
 
 class HubError(Exception):
@@ -91,7 +92,6 @@ class Conflict(HubError):
     default_message = "The request conflicts with the current state."
 
 
-class RateLimited(HubError):
-    code = ErrorCode.RATE_LIMITED
-    status = 429
-    default_message = "Too many frames: slow down."
+class ConversationClosed(Conflict):
+    code = ErrorCode.CONVERSATION_CLOSED
+    default_message = "The conversation is closed."

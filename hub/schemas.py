@@ -39,6 +39,10 @@ def field(
             code=ErrorCode.WRONG_TYPE,
             field=name,
         )
+    if kind is int and not -(2**63) <= value < 2**63:
+        raise ValidationFailed(
+            f"Field '{name}' is out of range.", code=ErrorCode.INVALID_VALUE, field=name
+        )
     if max_length is not None and len(value) > max_length:
         raise ValidationFailed(
             f"Field '{name}' is longer than {max_length}.",

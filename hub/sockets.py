@@ -7,7 +7,11 @@ from django.db import transaction
 from chat.events import publish_now, user_group
 
 
-def user_sockets_close(*, user_id: int, reason: str) -> None:
-    """Ring the user's group after commit; consumers close with 4401 and the reason."""
-    message = {"type": "user.close", "reason": reason}
+def user_sockets_close(*, user_id: int, reason: str, session_key: str | None = None) -> None:
+    """Ring the user's group after commit; consumers close with 4401 and the reason.
+
+    With ``session_key`` (a logout) only the sockets of that browser session close; an
+    account being disabled closes every socket of the user.
+    """
+    message = {"type": "user.close", "reason": reason, "session_key": session_key}
     transaction.on_commit(lambda: publish_now([(user_group(user_id), message)]))

@@ -14,10 +14,12 @@ from hub.health import channel_layer_health, database_health
 from hub.schemas import field
 
 
+@csrf_exempt
 async def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the database and the channel layer answer; 503 naming what is down."""
-    if request.method != "GET":
-        return JsonResponse({"code": "method_not_allowed"}, status=405)
+    if request.method not in ("GET", "HEAD"):
+        error = {"code": "method_not_allowed", "message": "Use GET.", "data": {}}
+        return JsonResponse(error, status=405)
     database = await sync_to_async(database_health)()
     layer = await channel_layer_health()
     down = [

@@ -2,7 +2,8 @@
 
 Subclasses declare ``actions`` (frame ``type`` → handler method name).  Every malformed frame
 gets an ``error`` frame with a stable code and the socket stays usable; an unexpected
-exception is logged and closes the socket with 1011.
+exception is logged, answered with an ``internal_error`` frame and closes the socket with
+4500 (daphne refuses application close codes outside 1000 and 3000 to 4999, so not 1011).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_INTERNAL_ERROR = 4500
 
 
 class TokenBucket:
@@ -109,7 +111,16 @@ class HubJsonConsumer(AsyncJsonWebsocketConsumer):
             return
         except Exception:
             logger.exception("unexpected error handling a %s frame", type(self).__name__)
-            await self.close(code=1011)
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": str(ErrorCode.INTERNAL_ERROR),
+                    "message": "The server failed to handle this frame; reconnect and retry.",
+                    "data": {},
+                    **({"request_id": request_id} if request_id is not None else {}),
+                }
+            )
+            await self.close(code=CLOSE_INTERNAL_ERROR)
             return
         if reply is not None:
             if request_id is not None:
@@ -142,6 +153,10 @@ class HubJsonConsumer(AsyncJsonWebsocketConsumer):
         return json.dumps(content, separators=(",", ":"))
 
     async def user_close(self, message: dict) -> None:
-        """Group handler: the user logged out or was disabled."""
+        """Group handler: the user logged out or was disabled.  A logout names its session:
+        sockets opened with another session or with an API token stay open."""
+        session_key = message.get("session_key")
+        if session_key and getattr(self, "session_key", None) != session_key:
+            return
         await self.send_json({"type": "closing", "reason": message.get("reason", "")})
         await self.close(code=CLOSE_UNAUTHENTICATED)

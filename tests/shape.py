@@ -8,11 +8,15 @@ no-configuration shape; each passes its own environment to the processes it star
 from __future__ import annotations
 
 import os
+from urllib.parse import urlparse, urlunparse
 
 from tests.services import require_postgres
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
-os.environ["DATABASE_URL"] = require_postgres()
+# One database per test run (pytest-django creates test_hub_<pid>), so that two runs on one
+# machine (a developer and CI, or parallel sessions) do not drop each other's database.
+_base = urlparse(require_postgres())
+os.environ["DATABASE_URL"] = urlunparse(_base._replace(path=f"/hub_{os.getpid()}"))
 os.environ.pop("REDIS_URL", None)
 # Worker threads close their connection after each call, so the test database can be dropped.
 os.environ["HUB_DB_CONN_MAX_AGE"] = "0"

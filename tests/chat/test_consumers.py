@@ -152,6 +152,16 @@ async def test_unknown_event_id_says_resync_then_sends_snapshot(astaff):
         ),
         ('{"type": "message.send", "client_id": "a", "text": "hi"}', "missing_field"),
         (json.dumps({"type": "ping", "pad": "x" * 70_000}), "frame_too_large"),
+        (
+            '{"type": "conversation.read", "conversation_id": "x", "up_to_message_id": 1e30}',
+            "wrong_type",
+        ),
+        (
+            json.dumps(
+                {"type": "conversation.read", "conversation_id": "x", "up_to_message_id": 2**64}
+            ),
+            "invalid_value",
+        ),
     ],
 )
 async def test_bad_frame_gets_error_and_socket_stays_usable(astaff, raw, code):
@@ -240,4 +250,16 @@ async def test_flooding_connection_is_rate_limited(astaff, settings):
     limited = [f for f in frames if f.get("code") == "rate_limited"]
     assert len(pongs) <= 7
     assert limited and limited[0]["data"]["dropped"] >= 1
+    await operator.disconnect()
+
+
+@pytest.mark.parametrize("cursor", ["--5", "\u00b2", "12345678901234567890123", "abc"])
+async def test_malformed_cursor_in_query_gets_resync_not_a_crash(astaff, cursor):
+    from urllib.parse import quote
+
+    op = await astaff("op", online=True)
+    operator = await console(op, f"?last_event_id={quote(cursor)}")
+    assert (await operator.receive_json_from())["type"] == "hello"
+    assert (await operator.receive_json_from()) == {"type": "resync", "reason": "unknown_event_id"}
+    assert (await operator.receive_json_from())["type"] == "snapshot"
     await operator.disconnect()

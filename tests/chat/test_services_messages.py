@@ -8,7 +8,7 @@ import pytest
 
 from chat import selectors, services
 from chat.models import ConsoleEvent, Conversation, Message
-from hub.exceptions import Conflict, ErrorCode, NotFound, ValidationFailed
+from hub.exceptions import Conflict, ConversationClosed, ErrorCode, NotFound, ValidationFailed
 from hub.roles import Role
 
 pytestmark = pytest.mark.django_db
@@ -132,11 +132,11 @@ def test_closed_conversation_refuses_answers_and_next_message_opens_new(staff):
     op = staff("op", online=True)
     conversation_id = _receive().conversation["id"]
     services.conversation_close(actor=op, conversation_id=conversation_id)
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(ConversationClosed) as caught:
         services.operator_message_send(
             actor=op, conversation_id=conversation_id, client_id="late", text="hello?"
         )
-    assert caught.value.code == ErrorCode.CONVERSATION_CLOSED
+    assert (caught.value.code, caught.value.status) == (ErrorCode.CONVERSATION_CLOSED, 409)
     new = _receive(client_id="c2").conversation["id"]
     assert new != conversation_id
 
@@ -206,3 +206,13 @@ def test_unread_counts_follow_reads(staff):
         actor=op, conversation_id=last.conversation["id"], up_to_message_id=last.message["id"]
     )
     assert selectors.console_snapshot(actor=op)["conversations"][0]["unread"] == 0
+
+
+def test_read_marker_never_passes_the_conversations_own_messages(staff):
+    op = staff("op", online=True)
+    first = _receive(client_id="1")
+    services.conversation_mark_read(
+        actor=op, conversation_id=first.conversation["id"], up_to_message_id=10**12
+    )
+    _receive(client_id="2")
+    assert selectors.console_snapshot(actor=op)["conversations"][0]["unread"] == 1
