@@ -1,8 +1,8 @@
 """Small asyncio WebSocket clients for the end-to-end tests: a web chat customer and a staff
 console, speaking the hub's JSON frames over real sockets (``websockets``).
 
-Every wait is bounded: helpers take a ``timeout`` and raise ``TimeoutError`` naming what they
-were waiting for.
+Every wait is bounded: helpers take ``within`` (seconds) and raise ``TimeoutError`` naming
+what they were waiting for.
 """
 
 from __future__ import annotations
@@ -21,26 +21,26 @@ STAFF_PASSWORD = "pw-staff-e2e"
 MESSAGE_CREATED = "chat.message_created"
 
 
-async def recv_json(ws: ClientConnection, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def recv_json(ws: ClientConnection, within: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), within))
 
 
 async def recv_until(
     ws: ClientConnection,
     predicate: Callable[[dict[str, Any]], bool],
-    timeout: float = DEFAULT_TIMEOUT,
+    within: float = DEFAULT_TIMEOUT,
     what: str = "a matching frame",
 ) -> dict[str, Any]:
     """The first frame matching ``predicate``; frames before it are dropped."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"no {what} within {timeout} s")
+            raise TimeoutError(f"no {what} within {within} s")
         try:
             frame = await recv_json(ws, left)
         except TimeoutError:
-            raise TimeoutError(f"no {what} within {timeout} s") from None
+            raise TimeoutError(f"no {what} within {within} s") from None
         if predicate(frame):
             return frame
 
@@ -49,7 +49,7 @@ async def send_json(ws: ClientConnection, frame: dict[str, Any]) -> None:
     await ws.send(json.dumps(frame))
 
 
-async def expect_close(ws: ClientConnection, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, list]:
+async def expect_close(ws: ClientConnection, within: float = DEFAULT_TIMEOUT) -> tuple[int, list]:
     """Read until the server closes the socket; return (close code, frames read before)."""
     frames: list[dict[str, Any]] = []
 
@@ -58,13 +58,13 @@ async def expect_close(ws: ClientConnection, timeout: float = DEFAULT_TIMEOUT) -
             frames.append(json.loads(await ws.recv()))
 
     try:
-        await asyncio.wait_for(drain(), timeout)
+        await asyncio.wait_for(drain(), within)
     except websockets.ConnectionClosed as closed:
         return (closed.rcvd.code if closed.rcvd else 1006), frames
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def ping_rtt(ws: ClientConnection, timeout: float = DEFAULT_TIMEOUT) -> float:
+async def ping_rtt(ws: ClientConnection, within: float = DEFAULT_TIMEOUT) -> float:
     """Seconds between sending ``ping`` and receiving its ``pong`` (other frames skipped)."""
     request_id = f"ping-{time.monotonic_ns()}"
     started = time.perf_counter()
@@ -72,7 +72,7 @@ async def ping_rtt(ws: ClientConnection, timeout: float = DEFAULT_TIMEOUT) -> fl
     await recv_until(
         ws,
         lambda f: f["type"] == "pong" and f.get("request_id") == request_id,
-        timeout,
+        within,
         what="pong",
     )
     return time.perf_counter() - started
@@ -98,18 +98,18 @@ class Customer:
         session = await recv_until(ws, lambda f: f["type"] == "session", what="session frame")
         return cls(ws, session, name)
 
-    async def send(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    async def send(self, text: str, within: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Send a message and return the stored message from its ``ack``."""
         self._seq += 1
         client_id = f"{self.name}-{self._seq}"
         await send_json(
-            self.ws, {"type": "message.send", "client_id": client_id, "text": text,
-                      "request_id": client_id},
+            self.ws,
+            {"type": "message.send", "client_id": client_id, "text": text, "request_id": client_id},
         )
         reply = await recv_until(
             self.ws,
             lambda f: f["type"] in {"ack", "error"} and f.get("request_id") == client_id,
-            timeout,
+            within,
             what=f"ack for {client_id}",
         )
         assert reply["type"] == "ack", reply
@@ -137,32 +137,38 @@ class Console:
 
     @classmethod
     async def connect(
-        cls, base_ws: str, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+        cls,
+        base_ws: str,
+        token: str | None = None,
+        *,
+        within: float = DEFAULT_TIMEOUT,
         **kwargs: Any,
     ) -> Console:
         """A new console: ``hello`` then ``snapshot`` (kwargs go to websockets.connect)."""
         console = cls(token)
-        await console._open(base_ws, None, timeout, **kwargs)
+        await console._open(base_ws, None, within, **kwargs)
         return console
 
-    async def reconnect(self, base_ws: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    async def reconnect(self, base_ws: str, within: float = DEFAULT_TIMEOUT) -> None:
         """Open a new socket with ``?last_event_id=`` the last event this console saw; the
         replayed events continue the same record (and the same gap checks)."""
-        await self._open(base_ws, self.last_event_id, timeout)
+        await self._open(base_ws, self.last_event_id, within)
 
     async def _open(
-        self, base_ws: str, last_event_id: int | None, timeout: float, **kwargs: Any
+        self, base_ws: str, last_event_id: int | None, within: float, **kwargs: Any
     ) -> None:
         url = f"{base_ws}/ws/console/"
         if last_event_id is not None:
             url += f"?last_event_id={last_event_id}"
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        headers = dict(kwargs.pop("additional_headers", None) or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         self.ws = await websockets.connect(
             url, additional_headers=headers, open_timeout=10, **kwargs
         )
         self.opening = []
-        deadline = time.monotonic() + timeout
-        hello = await recv_json(self.ws, timeout)
+        deadline = time.monotonic() + within
+        hello = await recv_json(self.ws, within)
         assert hello["type"] == "hello", hello
         self.opening.append(hello)
         while True:
@@ -201,9 +207,9 @@ class Console:
         self.events.append(frame)
         self.last_event_id = frame["id"]
 
-    async def _read(self, timeout: float) -> dict[str, Any] | None:
+    async def _read(self, within: float) -> dict[str, Any] | None:
         """One frame: events are recorded (None), anything else is returned."""
-        frame = await recv_json(self.ws, timeout)
+        frame = await recv_json(self.ws, within)
         if frame["type"] == "event":
             self._take(frame)
             return None
@@ -212,17 +218,17 @@ class Console:
     async def pump(
         self,
         until: Callable[[Console], bool],
-        timeout: float = DEFAULT_TIMEOUT,
+        within: float = DEFAULT_TIMEOUT,
         what: str = "the console condition",
     ) -> None:
         """Read frames (recording events, keeping others in ``others``) until
         ``until(self)`` holds."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not until(self):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(
-                    f"{what} not reached within {timeout} s "
+                    f"{what} not reached within {within} s "
                     f"({len(self.messages())} message events, last id {self.last_event_id})"
                 )
             try:
@@ -237,17 +243,17 @@ class Console:
         return [e["data"]["message"] for e in self.events if e["name"] == MESSAGE_CREATED]
 
     async def request(
-        self, frame: dict[str, Any], timeout: float = DEFAULT_TIMEOUT
+        self, frame: dict[str, Any], within: float = DEFAULT_TIMEOUT
     ) -> dict[str, Any]:
         """Send a frame and return the reply carrying its ``request_id`` (``ack``, ``error``,
         ``pong``...), recording the events that arrive meanwhile."""
         request_id = frame.setdefault("request_id", f"req-{time.monotonic_ns()}")
         await send_json(self.ws, frame)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no reply to {frame['type']} within {timeout} s")
+                raise TimeoutError(f"no reply to {frame['type']} within {within} s")
             try:
                 reply = await self._read(left)
             except TimeoutError:
@@ -265,7 +271,7 @@ class Console:
 def assert_stream_matches_acks(console: Console, customers: list[Customer]) -> None:
     """The console saw every acked customer message exactly once, each customer's in the
     order they were acked (the global order is commit order, checked by ``prev``)."""
-    seen = console.messages()
+    seen = [m for m in console.messages() if m["direction"] == "in"]
     seen_ids = [m["id"] for m in seen]
     assert len(seen_ids) == len(set(seen_ids)), "a message event was delivered twice"
     acked = {m["id"]: m for c in customers for m in c.acked}
@@ -281,6 +287,8 @@ def assert_stream_matches_acks(console: Console, customers: list[Customer]) -> N
         if not customer.acked:
             continue
         conversation = customer.acked[0]["conversation_id"]
-        assert by_conversation[conversation] == [m["id"] for m in customer.acked], (
+        acked_ids = [m["id"] for m in customer.acked]
+        assert acked_ids == sorted(acked_ids), f"{customer.name}'s acks went backwards"
+        assert by_conversation[conversation] == acked_ids, (
             f"{customer.name}'s messages arrived out of order"
         )

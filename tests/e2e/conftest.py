@@ -3,7 +3,7 @@ users, ready for daphne processes (tests/harness.py) to be started on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,8 +24,12 @@ def prepare_hub(
     migrate(env)
     for username, spec in staff.items():
         create_staff(
-            env, username, spec.get("role", "Operator"), STAFF_PASSWORD,
-            online=spec.get("online", False), capacity=spec.get("capacity"),
+            env,
+            username,
+            spec.get("role", "Operator"),
+            STAFF_PASSWORD,
+            online=spec.get("online", False),
+            capacity=spec.get("capacity"),
         )
     return env
 
@@ -35,8 +39,3 @@ def fresh_db() -> Iterator[str]:
     """URL of a new, empty PostgreSQL database (dropped afterwards)."""
     with fresh_postgres() as url:
         yield url
-
-
-@pytest.fixture
-def hub_setup() -> Callable[..., dict[str, str]]:
-    return prepare_hub

@@ -74,7 +74,7 @@ async def _scenario(web1: HubProcess, web2: HubProcess, token: str, drop: str) -
     await asyncio.wait_for(senders, 30)
     total = _acked(customers)
     assert total == CUSTOMERS + CUSTOMERS * BURST_PER_CUSTOMER
-    await console.pump(lambda c: len(c.messages()) >= total, timeout=15, what="every message")
+    await console.pump(lambda c: len(c.messages()) >= total, within=15, what="every message")
     assert len(console.messages()) > seen_before_drop
     assert_stream_matches_acks(console, customers)
 
@@ -84,7 +84,7 @@ async def _scenario(web1: HubProcess, web2: HubProcess, token: str, drop: str) -
         message = await customer.send(f"{customer.name} after the resume")
         await console.pump(
             lambda c, mid=message["id"]: any(m["id"] == mid for m in c.messages()),
-            timeout=5,
+            within=5,
             what="a live message after the resume",
         )
         assert time.perf_counter() - started < 2.0

@@ -8,21 +8,11 @@ import json
 import pytest
 import websockets
 
-from tests.harness import (
-    HubProcess, api_token, create_staff, fresh_postgres, hub_env, migrate,
-)
+from tests.e2e.client import recv_until
+from tests.harness import HubProcess, api_token, create_staff, fresh_postgres, hub_env, migrate
 from tests.services import require_redis
 
 pytestmark = pytest.mark.e2e
-
-
-async def _recv_until(ws, predicate, timeout=10.0):
-    async def loop():
-        while True:
-            frame = json.loads(await ws.recv())
-            if predicate(frame):
-                return frame
-    return await asyncio.wait_for(loop(), timeout)
 
 
 def test_message_crosses_processes_and_reply_comes_back(tmp_path):
@@ -36,24 +26,35 @@ def test_message_crosses_processes_and_reply_comes_back(tmp_path):
 
             async def scenario():
                 console = await websockets.connect(
-                    f"{web2.ws}/ws/console/", additional_headers={"Authorization": f"Bearer {token}"}
+                    f"{web2.ws}/ws/console/",
+                    additional_headers={"Authorization": f"Bearer {token}"},
                 )
-                await _recv_until(console, lambda f: f["type"] == "snapshot")
+                await recv_until(console, lambda f: f["type"] == "snapshot")
                 customer = await websockets.connect(f"{web1.ws}/ws/webchat/")
-                await _recv_until(customer, lambda f: f["type"] == "session")
-                await customer.send(json.dumps(
-                    {"type": "message.send", "client_id": "m1", "text": "hello from web1"}))
-                ack = await _recv_until(customer, lambda f: f["type"] == "ack")
-                event = await _recv_until(
-                    console, lambda f: f.get("name") == "chat.message_created")
+                await recv_until(customer, lambda f: f["type"] == "session")
+                await customer.send(
+                    json.dumps(
+                        {"type": "message.send", "client_id": "m1", "text": "hello from web1"}
+                    )
+                )
+                ack = await recv_until(customer, lambda f: f["type"] == "ack")
+                event = await recv_until(console, lambda f: f.get("name") == "chat.message_created")
                 assert event["data"]["message"]["id"] == ack["message"]["id"]
                 assert event["data"]["message"]["text"] == "hello from web1"
-                await console.send(json.dumps({
-                    "type": "message.send", "conversation_id": event["conversation_id"],
-                    "client_id": "r1", "text": "hello from web2",
-                }))
-                reply = await _recv_until(
-                    customer, lambda f: f["type"] == "message" and f["message"]["direction"] == "out")
+                await console.send(
+                    json.dumps(
+                        {
+                            "type": "message.send",
+                            "conversation_id": event["conversation_id"],
+                            "client_id": "r1",
+                            "text": "hello from web2",
+                        }
+                    )
+                )
+                reply = await recv_until(
+                    customer,
+                    lambda f: f["type"] == "message" and f["message"]["direction"] == "out",
+                )
                 assert reply["message"]["text"] == "hello from web2"
                 await console.close()
                 await customer.close()
