@@ -93,10 +93,8 @@ def channel_layer_from_url(url: str | None) -> dict:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [host], "capacity": _env_int("HUB_LAYER_CAPACITY", 5000)},
         }
-    return {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [host]},
-    }
+    # The pub/sub layer, with subscriptions that survive a Redis restart (hub/layers.py).
+    return {"BACKEND": "hub.layers.ResilientPubSubChannelLayer", "CONFIG": {"hosts": [host]}}
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY") or os.environ.get("HUB_SECRET_KEY") or ""

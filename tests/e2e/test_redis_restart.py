@@ -120,6 +120,10 @@ async def _scenario(
         await quiet.send("quiet: my first message, during the outage", within=10)
 
     senders = asyncio.gather(*(keep_sending(c) for c in customers), first_message_of_quiet())
+    # Sockets opened during the outage still open: their subscriptions are retried
+    # (hub.layers.ResilientPubSubChannelLayer) instead of failing the handshake.
+    late_console = await Console.connect(web2.ws, token)
+    late_customer = await Customer.connect(web1.ws, name="late")
     everyone = [*customers, quiet]
     # The console keeps reading while the customers write: the safety poll serves it from
     # the log although no doorbell rings.
@@ -173,8 +177,24 @@ async def _scenario(
     else:
         raise AssertionError("the quiet customer never received a live reply")
 
+    # The sockets opened during the outage are live too once Redis is back.
+    late_message = await late_customer.send("late: opened during the outage")
+    for watcher in (console, late_console):
+        await watcher.pump(
+            lambda c: any(m["id"] == late_message["id"] for m in c.messages()),
+            within=LIVE_LATENCY * 4,
+            what="the late customer's message, live",
+        )
+    everyone.append(late_customer)
+    for attempt in range(5):
+        if await _reply_reaches(console, late_customer, f"answer to late {attempt}", 1.0):
+            break
+    else:
+        raise AssertionError("the customer who connected during the outage never got a reply")
+
     assert_stream_matches_acks(console, everyone)
     await console.close()
+    await late_console.close()
     for customer in everyone:
         await customer.close()
 

@@ -30,7 +30,7 @@ def test_no_redis_url_is_in_memory_layer():
 
 def test_redis_url_is_pubsub_layer_without_socket_timeout():
     layer = channel_layer_from_url("redis://127.0.0.1:6379/0")
-    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["BACKEND"] == "hub.layers.ResilientPubSubChannelLayer"
     host = layer["CONFIG"]["hosts"][0]
     assert host["socket_timeout"] is None
     assert host["max_connections"] >= 1000
