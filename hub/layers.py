@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, _wrap_close
 from redis import exceptions as redis_errors
@@ -39,7 +40,7 @@ class ResilientPubSubChannelLayer(RedisPubSubChannelLayer):
 
 
 class ResilientLoopLayer(RedisPubSubLoopLayer):
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the layer's signature
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: set[str] = set()
         self._retry_task: asyncio.Task | None = None
