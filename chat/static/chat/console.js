@@ -1,13 +1,15 @@
 /*
  * Staff console (browser transport of /ws/console/).
  *
- * State comes from the server only: a `snapshot`, then `event` frames applied in stream order.
- * Every event names the previous event of this console's stream (`prev`); when it does not
- * match the last id applied here, the console asks the server to `resume` from that id and
- * ignores frames until the replay fills the gap.  The last applied id lives in memory (mirrored
- * to sessionStorage); after a dropped socket the console reconnects with backoff and
- * `?last_event_id=` so only the missed events are replayed.  A fresh page load has no state to
- * resume, so it always starts from a snapshot.
+ * State comes from the server only: a `snapshot` (current to a position in the event log,
+ * `last_event_id`), then `event` frames.  Each event names the previous event of this console's
+ * stream (`prev`).  prev <= the position applied here means nothing is missing, so the event is
+ * applied and becomes the new position; prev > position means one of our events never arrived,
+ * so the console sends `resume` from its position and drops frames until the replay brings
+ * them again.  Events are applied idempotently (one racing a snapshot is sent again after it).
+ * The position lives in memory (mirrored to sessionStorage); after a dropped socket the console
+ * reconnects with backoff and `?last_event_id=` so only the missed events are replayed.  A fresh
+ * page load has no state to resume, so it always starts from a snapshot.
  *
  * Outgoing replies carry a client_id and stay in an outbox (also in sessionStorage) until the
  * server acknowledges them; the outbox is re-sent on every reconnect, and the server treats a
@@ -163,6 +165,7 @@
     timer: null,
     lastFrameAt: 0,
     stopped: false, // the server told us to stop (signed out / no access)
+    closingReason: "", // from a `closing` frame, read when the close code arrives
   };
 
   var rid = 0;
@@ -273,12 +276,18 @@
   }
 
   function onSocketGone(code) {
+    var reason = sock.closingReason;
+    sock.closingReason = "";
     sock.ws = null;
     sock.live = false;
     state.resuming = false;
     failRequestsInFlight();
     if (code === 4401) {
-      stop("Signed out", "Your session has ended. Sign in again to keep working.", {
+      var why = {
+        logged_out: "You signed out in another window.",
+        account_disabled: "Your account has been disabled.",
+      }[reason] || "Your session has ended.";
+      stop("Signed out", why + " Sign in again to keep working.", {
         text: "Sign in",
         href: "/accounts/login/?next=/console/",
       });
@@ -288,6 +297,7 @@
       stop("No access", "This account may not use the console.");
       return;
     }
+    if (reason) showNotice("The server closed the connection (" + reason + "). Reconnecting…", { kind: "info", timeout: 6000 });
     scheduleReconnect();
   }
 
@@ -420,11 +430,8 @@
         onError(frame);
         break;
       case "closing":
-        showNotice(
-          frame.reason === "session_ended" || frame.reason === "logout"
-            ? "Your session has ended."
-            : "The server is closing this connection" + (frame.reason ? " (" + frame.reason + ")." : ".")
-        , { kind: "info" });
+        // The close code that follows decides what happens (4401: signed out, stop).
+        sock.closingReason = frame.reason || "";
         break;
       case "pong":
         // The server's stream is ahead of us and no doorbell arrived: catch up.
@@ -442,6 +449,12 @@
   }
 
   function onHello(frame) {
+    if (state.me && state.me.id !== frame.user.id) {
+      // The session now belongs to someone else (signed in again in another tab): this
+      // page's state is theirs no longer.
+      window.location.reload();
+      return;
+    }
     state.me = frame.user;
     state.supervisor = !!frame.supervisor;
     els.listTitle.textContent = state.supervisor ? "All open conversations" : "My conversations";
@@ -464,7 +477,7 @@
     var fresh = new Map();
     (frame.conversations || []).forEach(function (c) {
       var old = state.convs.get(c.id);
-      c.preview = old && old.preview && old.last_message_id === c.last_message_id ? old.preview : null;
+      c.preview = old && old.preview && old.preview.id === c.last_message_id ? old.preview : null;
       fresh.set(c.id, c);
     });
     if (state.selectedId && !fresh.has(state.selectedId)) {
@@ -496,8 +509,10 @@
   function onEvent(ev) {
     if (state.lastEventId === null) return; // before the first snapshot
     if (ev.id <= state.lastEventId) return; // already applied (replay overlap)
-    if (ev.prev !== state.lastEventId) {
-      // A gap: something between our last event and this one never reached us.
+    // The cursor is a position in the whole log; `prev` is the previous event of *this*
+    // console's stream.  prev <= cursor: nothing of ours lies in between, apply it.
+    // prev > cursor: an event of ours never reached us; replay from the cursor.
+    if (ev.prev > state.lastEventId) {
       requestResume();
       return;
     }
@@ -567,19 +582,28 @@
     return conv;
   }
 
+  function setPreview(conv, message) {
+    // Only ever move the preview forward (history answers can be older than events).
+    if (conv.preview && conv.preview.id > message.id) return;
+    conv.preview = { id: message.id, text: message.text, direction: message.direction };
+  }
+
   function onMessageCreated(message, summary) {
     if (!message) return;
     var conv = summary ? upsertConversation(summary) : state.convs.get(message.conversation_id);
     if (conv) {
-      if (!conv.last_message_id || message.id > conv.last_message_id) {
-        conv.last_message_id = message.id;
-        conv.preview = { text: message.text, direction: message.direction };
-      }
+      // Events are applied idempotently: one racing a snapshot arrives again after it, and
+      // the snapshot's last_message_id already counts it.
+      var counted = conv.last_message_id && message.id <= conv.last_message_id;
+      setPreview(conv, message);
       var watching = state.selectedId === conv.id && canAct(conv) &&
         document.visibilityState === "visible";
+      if (!counted) conv.last_message_id = message.id;
       if (message.direction === "in") {
         // An open, visible thread is read at once (scheduleMarkRead below tells the server).
-        if (message.id > (conv.read_up_to || 0) && !watching) conv.unread = (conv.unread || 0) + 1;
+        if (!counted && message.id > (conv.read_up_to || 0) && !watching) {
+          conv.unread = (conv.unread || 0) + 1;
+        }
       } else {
         // The service counts a reply as having read everything before it.
         conv.read_up_to = Math.max(conv.read_up_to || 0, message.id);
@@ -630,9 +654,10 @@
       if (thread && thread.loaded && !thread.stale) thread.messages.set(m.id, m);
       var conv = state.convs.get(m.conversation_id);
       if (conv) {
+        setPreview(conv, m);
         if (!conv.last_message_id || m.id >= conv.last_message_id) {
           conv.last_message_id = m.id;
-          conv.preview = { text: m.text, direction: m.direction };
+          conv.read_up_to = Math.max(conv.read_up_to || 0, m.id);
           conv.unread = 0;
         }
         renderList();
@@ -680,12 +705,8 @@
       state.previewInFlight = Math.max(0, state.previewInFlight - 1);
       if (conv) {
         var last = messages[messages.length - 1];
-        if (last) {
-          conv.preview = { text: last.text, direction: last.direction };
-          if (!conv.last_message_id || last.id > conv.last_message_id) conv.last_message_id = last.id;
-        } else {
-          conv.preview = { text: "", direction: null };
-        }
+        if (last) setPreview(conv, last);
+        else if (!conv.preview) conv.preview = { id: 0, text: "", direction: null };
         if (conv.unread === null) {
           var n = 0;
           messages.forEach(function (m) {
@@ -714,11 +735,7 @@
       thread.messages.set(m.id, m);
     });
     if (conv && messages.length) {
-      var newest = messages[messages.length - 1];
-      if (!info.beforeId && (!conv.last_message_id || newest.id >= conv.last_message_id)) {
-        conv.last_message_id = newest.id;
-        conv.preview = { text: newest.text, direction: newest.direction };
-      }
+      if (!info.beforeId) setPreview(conv, messages[messages.length - 1]);
       if (conv.unread === null) recountUnread(conv);
       renderList();
     }
@@ -734,8 +751,13 @@
     var entry = frame.request_id !== undefined ? state.outbox.get(String(frame.request_id)) : null;
     if (entry) {
       // The server refused this reply for good (closed, not yours, invalid): stop retrying.
-      entry.status = "failed";
-      entry.error = frame.message || frame.code;
+      if (frame.code === "not_found") {
+        // The conversation is gone from this operator (moved or never theirs): nothing to retry.
+        state.outbox.delete(entry.client_id);
+      } else {
+        entry.status = "failed";
+        entry.error = frame.message || frame.code;
+      }
       saveOutbox();
       if (state.selectedId === entry.conversation_id) renderMessages();
       showNotice("Reply not sent: " + errorText(frame));
@@ -744,7 +766,7 @@
     if (info && info.kind === "preview") {
       state.previewInFlight = Math.max(0, state.previewInFlight - 1);
       var c = state.convs.get(info.conversationId);
-      if (c && !c.preview) c.preview = { text: "", direction: null };
+      if (c && !c.preview) c.preview = { id: 0, text: "", direction: null };
       pumpPreviews();
       return; // a preview is decoration: not worth a notice
     }
@@ -900,6 +922,7 @@
   });
 
   function renderPresence() {
+    els.presence.setAttribute("aria-busy", "false");
     els.presence.value = state.presence;
     if (els.presenceDot) els.presenceDot.setAttribute("data-presence", state.presence);
   }
@@ -912,6 +935,8 @@
       showNotice("Not connected: your status was not changed.", { kind: "warning", timeout: 6000 });
       return;
     }
+    // aria-busy until the server confirms (ack) or refuses (error): both call renderPresence.
+    els.presence.setAttribute("aria-busy", "true");
     if (els.presenceDot) els.presenceDot.setAttribute("data-presence", wanted);
   });
 
@@ -1030,7 +1055,7 @@
   function queuePreviewIfNeeded(conv, node) {
     if (conv.preview || conv._previewRequested) return;
     if (!conv.last_message_id && !conv.last_message_at) {
-      conv.preview = { text: "", direction: null };
+      conv.preview = { id: 0, text: "", direction: null };
       return;
     }
     if (previewObserver) {
@@ -1159,7 +1184,7 @@
       return;
     }
     node.className = "wait wait-" + w.level;
-    node.textContent = w.awaiting ? "Waiting " + shortDuration(w.ms) : "Replied · customer " + shortDuration(w.ms) + " ago";
+    node.textContent = w.awaiting ? "Waiting " + shortDuration(w.ms) : "Replied · customer wrote " + shortDuration(w.ms) + " ago";
     node.title = w.awaiting ? "Time since the customer's last message, unanswered" : "Time since the customer's last message";
   }
 
@@ -1257,9 +1282,7 @@
     els.send.disabled = !usable;
     els.text.disabled = !usable;
     els.composer.classList.toggle("offline", !sock.live);
-    els.text.placeholder = sock.live
-      ? "Write a reply…  (Enter sends, Shift+Enter adds a line)"
-      : "Write a reply… it is sent when the connection is back";
+    els.text.placeholder = sock.live ? "Write a reply…" : "Write a reply… (sent when the connection is back)";
   }
 
   function buildMessageNode(key) {
