@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from chat.models import ConsoleEvent, Conversation, ConversationStatus, Direction, Message
 from hub.exceptions import NotFound, ValidationFailed
@@ -28,7 +28,7 @@ def access_conversation(
     Supervisors may watch any conversation; acting on one (``act=True``: sending, closing,
     marking read) is for the operator it is assigned to.
     """
-    qs = Conversation.objects.select_related("customer")
+    qs = Conversation.objects.select_related("customer", "operator")
     if lock:
         qs = qs.select_for_update(of=("self",))
     if act or not can_supervise(actor):
@@ -39,6 +39,19 @@ def access_conversation(
     if conversation is None:
         raise NotFound("No such conversation.", conversation_id=str(conversation_id))
     return conversation
+
+
+# Snapshot rows carry the start of the newest message for the conversation list.
+PREVIEW_CHARS = 200
+# Conversations a snapshot lists at most (newest activity first); ``truncated`` says so.
+SNAPSHOT_LIMIT = 500
+
+
+def _operator_dict(conversation: Conversation) -> dict[str, Any] | None:
+    if conversation.operator_id is None:
+        return None
+    operator = conversation.operator
+    return {"id": operator.pk, "name": operator.get_full_name() or operator.get_username()}
 
 
 def message_dict(message: Message, *, author_name: str | None = None) -> dict[str, Any]:
@@ -68,6 +81,7 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "channel": conversation.channel,
         "status": conversation.status,
         "operator_id": conversation.operator_id,
+        "operator": _operator_dict(conversation),
         "created_at": iso(conversation.created_at),
         "assigned_at": iso(conversation.assigned_at),
         "first_operator_reply_at": iso(conversation.first_operator_reply_at),
@@ -80,7 +94,10 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
 
 def conversations_for_console(*, actor: AbstractBaseUser) -> QuerySet[Conversation]:
     """Open conversations a console lists: the operator's own, or all for supervisors."""
-    qs = Conversation.objects.select_related("customer").exclude(status=ConversationStatus.CLOSED)
+    last_message = Message.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    qs = Conversation.objects.select_related("customer", "operator").exclude(
+        status=ConversationStatus.CLOSED
+    )
     if not can_supervise(actor):
         qs = qs.filter(operator_id=actor.pk)
     return qs.annotate(
@@ -90,6 +107,8 @@ def conversations_for_console(*, actor: AbstractBaseUser) -> QuerySet[Conversati
             & Q(messages__id__gt=F("operator_read_up_to")),
         ),
         last_message_id=Max("messages__id"),
+        last_message_text=Subquery(last_message.values("text")[:1]),
+        last_message_direction=Subquery(last_message.values("direction")[:1]),
     ).order_by("-last_message_at", "-created_at")
 
 
@@ -129,12 +148,27 @@ def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
     """
     head = log_head()
     rows = []
-    for conversation in conversations_for_console(actor=actor)[:500]:
+    for conversation in conversations_for_console(actor=actor)[: SNAPSHOT_LIMIT + 1]:
         item = conversation_dict(conversation)
         item["unread"] = conversation.unread
         item["last_message_id"] = conversation.last_message_id
+        item["last_message"] = (
+            {
+                "id": conversation.last_message_id,
+                "direction": conversation.last_message_direction,
+                "text": conversation.last_message_text[:PREVIEW_CHARS],
+            }
+            if conversation.last_message_id
+            else None
+        )
         rows.append(item)
-    return {"type": "snapshot", "last_event_id": head, "conversations": rows}
+    truncated = len(rows) > SNAPSHOT_LIMIT
+    return {
+        "type": "snapshot",
+        "last_event_id": head,
+        "conversations": rows[:SNAPSHOT_LIMIT],
+        "truncated": truncated,
+    }
 
 
 class ReplayUnavailable(Exception):

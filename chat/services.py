@@ -88,8 +88,8 @@ def customer_identity_ensure(
 def _open_conversation_locked(*, customer: Customer, channel: str) -> tuple[Conversation, bool]:
     """The customer's open conversation on the channel, locked; a new one if none."""
     conversation = (
-        Conversation.objects.select_for_update()
-        .select_related("customer")
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("customer", "operator")
         .filter(customer=customer, channel=channel)
         .exclude(status=ConversationStatus.CLOSED)
         .first()
@@ -101,8 +101,8 @@ def _open_conversation_locked(*, customer: Customer, channel: str) -> tuple[Conv
             conversation = Conversation.objects.create(customer=customer, channel=channel)
     except IntegrityError:  # another process opened it first
         conversation = (
-            Conversation.objects.select_for_update()
-            .select_related("customer")
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("customer", "operator")
             .get(customer=customer, channel=channel, status__in=["queued", "assigned"])
         )
         return conversation, False

@@ -43,7 +43,8 @@ def operator_pick(*, exclude_user_ids: frozenset[int] = frozenset()) -> Operator
         Q(groups__permissions__codename="handle_conversation") | Q(is_superuser=True)
     )
     candidates = (
-        OperatorState.objects.select_for_update()
+        OperatorState.objects.select_for_update(of=("self",))
+        .select_related("user")
         .filter(presence=Presence.ONLINE, user__in=handlers)
         .exclude(user_id__in=exclude_user_ids)
         .order_by("pk")
@@ -89,7 +90,7 @@ def conversation_route(*, conversation: Conversation) -> Conversation:
             conversation_id=conversation.pk,
         )
         return conversation
-    conversation.operator_id = state.user_id
+    conversation.operator = state.user
     conversation.status = ConversationStatus.ASSIGNED
     conversation.assigned_at = now
     conversation.save(update_fields=["operator", "status", "assigned_at"])
@@ -138,7 +139,7 @@ def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
             free = max(state.capacity - load, 0)
             for conversation in waiting[:free]:
                 now = timezone.now()
-                conversation.operator_id = actor.pk
+                conversation.operator = actor
                 conversation.status = ConversationStatus.ASSIGNED
                 conversation.assigned_at = now
                 conversation.save(update_fields=["operator", "status", "assigned_at"])

@@ -216,3 +216,19 @@ def test_read_marker_never_passes_the_conversations_own_messages(staff):
     )
     _receive(client_id="2")
     assert selectors.console_snapshot(actor=op)["conversations"][0]["unread"] == 1
+
+
+def test_snapshot_rows_carry_operator_name_and_last_message(staff):
+    op = staff("op", online=True)
+    op.first_name, op.last_name = "Omar", "One"
+    op.save()
+    received = _receive(text="my card is blocked")
+    services.operator_message_send(
+        actor=op, conversation_id=received.conversation["id"], client_id="r", text="On it"
+    )
+    snapshot = selectors.console_snapshot(actor=op)
+    (row,) = snapshot["conversations"]
+    assert row["operator"] == {"id": op.pk, "name": "Omar One"}
+    assert row["last_message"]["text"] == "On it"
+    assert row["last_message"]["direction"] == "out"
+    assert snapshot["truncated"] is False
