@@ -54,7 +54,8 @@ def console_page(request: HttpRequest) -> HttpResponse:
     role = role_of(request.user)
     if role is None:
         return render(request, "chat/not_staff.html", status=403)
-    # The console's presence selector starts from the stored presence (no frame carries it).
+    # The presence selector's first paint; the console's hello frame brings the stored
+    # presence again on every (re)connect.
     state = getattr(request.user, "operator_state", None)
     presence = state.presence if state is not None else "offline"
     return render(request, "chat/console.html", {"role": role, "presence": presence})

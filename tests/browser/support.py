@@ -93,12 +93,25 @@ class FrameLog:
     def _on_sent(self, payload: str | bytes) -> None:
         self.sent.append(payload if isinstance(payload, str) else "")
 
-    def types_sent(self) -> list[str]:
-        types = []
+    def frames_sent(self) -> list[dict[str, Any]]:
+        frames = []
         for raw in self.sent:
             with contextlib.suppress(ValueError):
-                types.append(json.loads(raw).get("type"))
-        return types
+                frame = json.loads(raw)
+                if isinstance(frame, dict):
+                    frames.append(frame)
+        return frames
+
+    def types_sent(self) -> list[str]:
+        return [frame.get("type") for frame in self.frames_sent()]
+
+    def history_requests(self) -> list[str]:
+        """The conversation ids of every ``conversation.history`` frame sent, in order."""
+        return [
+            f.get("conversation_id")
+            for f in self.frames_sent()
+            if f.get("type") == "conversation.history"
+        ]
 
 
 def sign_in(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:

@@ -2,6 +2,10 @@
 page, the assigned operator sees it live, answers, the customer sees the answer, the operator
 closes the conversation; a supervisor watches read-only.  No page may log a JavaScript error.
 
+List previews come from the snapshot's ``last_message`` and from live events: no console
+sends ``conversation.history`` except for the conversation it opens.  The supervisor sees
+operators by name.
+
 operator2 goes offline first (through the console's presence selector), so the new
 conversation can only be routed to operator1.
 """
@@ -19,6 +23,10 @@ pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 15_000
 VIEWPORT = {"width": 1280, "height": 800}
+# demo_seed: operator1 is "Omar One", operator2 "Olga Two"; each seeded conversation got a
+# greeting from its operator, the newest message of the conversation.
+OMAR = "Omar One"
+ANA_GREETING = "Hello Ana, I'm looking into it now."
 
 
 def test_customer_and_operator_talk_through_the_browser(demo_hub):
@@ -47,12 +55,26 @@ def test_customer_and_operator_talk_through_the_browser(demo_hub):
         op1.wait_for_selector("#conv-list button.conv >> text=Ana García", timeout=TIMEOUT_MS)
         assert op1.locator("#conv-list button.conv").count() == 2
         assert op1.text_content("#conn").strip() == "Live"
+        # The preview is the snapshot's last message (the operator's own greeting).
+        ana_op1 = op1.locator("#conv-list button.conv", has_text="Ana García")
+        assert ana_op1.locator(".conv-preview").text_content() == "You: " + ANA_GREETING
+        assert not op1.is_visible("#list-truncated")
 
-        # The supervisor watches everything.
+        # The supervisor watches everything, and sees who handles each conversation.
         sup = errors.watch(browser.new_context(viewport=VIEWPORT).new_page(), "coordinator")
+        sup_frames = FrameLog(sup)
         sign_in(sup, base, "coordinator")
         assert sup.text_content("#list-title") == "All open conversations"
         sup.wait_for_selector("#conv-list button.conv >> text=Ben Müller", timeout=TIMEOUT_MS)
+        ana_sup = sup.locator("#conv-list button.conv", has_text="Ana García")
+        assert ana_sup.locator(".conv-status").text_content() == OMAR
+        assert ana_sup.locator(".conv-preview").text_content() == "Reply: " + ANA_GREETING
+        assert "Operator #" not in sup.text_content("#conv-list")
+
+        # No preview cost a request: give a lazy fetcher time to show itself, then check.
+        sup.wait_for_timeout(600)
+        assert op1_frames.history_requests() == []
+        assert sup_frames.history_requests() == []
 
         # A customer opens the bank page and writes through the widget.
         customer = errors.watch(browser.new_context(viewport=VIEWPORT).new_page(), "customer")
@@ -71,8 +93,14 @@ def test_customer_and_operator_talk_through_the_browser(demo_hub):
         row.wait_for(timeout=TIMEOUT_MS)
         assert row.locator(".badge-unread").text_content() == "1"
         assert "Waiting" in row.locator(".wait").text_content()
-        # ... and in the supervisor's list.
-        sup.locator("#conv-list button.conv", has_text=customer_name).wait_for(timeout=TIMEOUT_MS)
+        # The event brought the preview (markup as text).
+        assert row.locator(".conv-preview").text_content() == question
+        conversation_id = row.get_attribute("data-id")
+        # ... and in the supervisor's list, assigned to operator1 by name.
+        sup_row = sup.locator("#conv-list button.conv", has_text=customer_name)
+        sup_row.wait_for(timeout=TIMEOUT_MS)
+        sup_row.locator(".conv-status", has_text=OMAR).wait_for(timeout=TIMEOUT_MS)
+        assert sup_row.locator(".conv-preview").text_content() == question
 
         # Opening it loads the history and marks it read.
         row.click()
@@ -94,11 +122,14 @@ def test_customer_and_operator_talk_through_the_browser(demo_hub):
         )
 
         # The supervisor sees the whole conversation, read-only.
-        sup.locator("#conv-list button.conv", has_text=customer_name).click()
+        sup_row.locator(".conv-preview", has_text=reply).wait_for(timeout=TIMEOUT_MS)
+        sup_row.click()
         sup.locator("#message-list .msg-out", has_text=reply).wait_for(timeout=TIMEOUT_MS)
         assert not sup.is_visible("#composer")
         assert not sup.is_visible("#close-conv")
         assert sup.is_visible("#thread-banner")
+        assert f"({OMAR})" in sup.text_content("#thread-banner")
+        assert OMAR in sup.text_content("#thread-meta")
 
         # The operator closes it (two steps); it leaves their list and the customer is told.
         op1.click("#close-conv")
@@ -111,6 +142,10 @@ def test_customer_and_operator_talk_through_the_browser(demo_hub):
         for page in (op1, sup, customer):
             assert page.evaluate("() => window.__xss") is None
         assert op1.locator("#message-list img").count() == 0
+
+        # History was fetched only for the conversation each console opened.
+        assert op1_frames.history_requests() == [conversation_id]
+        assert sup_frames.history_requests() == [conversation_id]
 
         # Each message went out exactly once, with a client_id, and nothing needed a resume.
         op1_sent = [json.loads(f) for f in op1_frames.sent]

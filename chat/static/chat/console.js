@@ -15,6 +15,11 @@
  * server acknowledges them; the outbox is re-sent on every reconnect, and the server treats a
  * repeated client_id as the same message, so nothing is ever delivered twice.
  *
+ * The list's previews come with the data: snapshot rows carry `last_message`, and
+ * chat.message_created events move them forward.  A conversation that arrives by an event with
+ * messages the console has not seen shows a placeholder until it is opened (its history load
+ * then fills the preview); no request is ever made per row.
+ *
  * User-provided text is only ever written with textContent.
  */
 (function () {
@@ -31,6 +36,14 @@
   var RESEND_AFTER_MS = 10000; // an unacknowledged reply is sent again (same client_id)
   var MAX_TEXT = 4096;
   var HISTORY_PAGE = 50;
+  var PRESENCES = ["online", "away", "offline"];
+  // Closing reasons (a `closing` frame before close code 4401) that mean this login is over:
+  // the console stops instead of reconnecting.
+  var SIGNED_OUT = {
+    logged_out: "You signed out in another window.",
+    account_disabled: "Your account has been disabled.",
+    session_ended: "Your session has ended.",
+  };
 
   function $(id) {
     return document.getElementById(id);
@@ -122,6 +135,7 @@
     listCount: $("list-count"),
     list: $("conv-list"),
     listEmpty: $("list-empty"),
+    listTruncated: $("list-truncated"),
     threadEmpty: $("thread-empty"),
     threadMain: $("thread-main"),
     threadTitle: $("thread-title"),
@@ -141,8 +155,10 @@
     me: null, // {id, username}
     myName: root.getAttribute("data-display-name") || "",
     supervisor: root.getAttribute("data-role") !== "Operator",
+    // First paint from the page; every hello frame (each (re)connect) brings the stored value.
     presence: root.getAttribute("data-presence") || "offline",
     convs: new Map(), // id -> conversation summary (+ unread, last_message_id, preview)
+    truncated: false, // the snapshot listed only the newest conversations
     threads: new Map(), // id -> {messages: Map(id -> message), hasMore, loading, loaded}
     selectedId: null,
     closedSelected: null, // summary of a selected conversation that has left the list
@@ -152,8 +168,6 @@
     outbox: new Map(), // client_id -> {client_id, conversation_id, text, status, sentAt, error}
     drafts: new Map(),
     requests: new Map(), // request_id -> what it was for
-    previewQueue: [],
-    previewInFlight: 0,
     closeArmedUntil: 0,
   };
 
@@ -282,11 +296,8 @@
     sock.live = false;
     state.resuming = false;
     failRequestsInFlight();
-    if (code === 4401) {
-      var why = {
-        logged_out: "You signed out in another window.",
-        account_disabled: "Your account has been disabled.",
-      }[reason] || "Your session has ended.";
+    if (code === 4401 || Object.prototype.hasOwnProperty.call(SIGNED_OUT, reason)) {
+      var why = SIGNED_OUT[reason] || SIGNED_OUT.session_ended;
       stop("Signed out", why + " Sign in again to keep working.", {
         text: "Sign in",
         href: "/accounts/login/?next=/console/",
@@ -357,16 +368,11 @@
       if (info.kind === "history") {
         var t = state.threads.get(info.conversationId);
         if (t) t.loading = false;
-      } else if (info.kind === "preview") {
-        state.previewInFlight = Math.max(0, state.previewInFlight - 1);
-        var c = state.convs.get(info.conversationId);
-        if (c) c._previewRequested = false;
       } else if (info.kind === "presence") {
         renderPresence();
       }
     });
     state.requests.clear();
-    state.previewInFlight = 0;
   }
 
   function goLive() {
@@ -376,7 +382,6 @@
     setConn("live");
     flushOutbox(true);
     ensureSelectedLoaded();
-    pumpPreviews();
   }
 
   setInterval(function () {
@@ -430,7 +435,8 @@
         onError(frame);
         break;
       case "closing":
-        // The close code that follows decides what happens (4401: signed out, stop).
+        // The close code that follows decides what happens (4401, or a reason in
+        // SIGNED_OUT: signed out, stop).
         sock.closingReason = frame.reason || "";
         break;
       case "pong":
@@ -457,6 +463,11 @@
     }
     state.me = frame.user;
     state.supervisor = !!frame.supervisor;
+    if (PRESENCES.indexOf(frame.presence) >= 0) {
+      // The stored presence, current at every (re)connect (the page's value may be old).
+      state.presence = frame.presence;
+      renderPresence();
+    }
     els.listTitle.textContent = state.supervisor ? "All open conversations" : "My conversations";
     var stored = storeGet(STORE_EVENT);
     if (stored && stored.user !== frame.user.id) {
@@ -476,10 +487,14 @@
     state.resuming = false;
     var fresh = new Map();
     (frame.conversations || []).forEach(function (c) {
-      var old = state.convs.get(c.id);
-      c.preview = old && old.preview && old.preview.id === c.last_message_id ? old.preview : null;
+      var last = c.last_message;
+      c.preview = last
+        ? { id: last.id, text: last.text || "", direction: last.direction }
+        : { id: 0, text: "", direction: null };
+      delete c.last_message; // the preview is the one place that knows the newest message
       fresh.set(c.id, c);
     });
+    state.truncated = !!frame.truncated;
     if (state.selectedId && !fresh.has(state.selectedId)) {
       // It was closed or moved while we were away: keep showing it, read-only.
       // The history reload (ensureSelectedLoaded) brings its current status.
@@ -572,14 +587,22 @@
       conv = Object.assign(existing, summary);
     } else {
       conv = Object.assign({ unread: null, last_message_id: null, preview: null }, summary);
-      // A brand-new conversation has no messages yet; one pulled from the queue may have some.
-      if (!summary.last_message_at) conv.unread = 0;
+      // A brand-new conversation has no messages yet; one pulled from the queue may have some,
+      // unknown here until it is opened (preview stays null: a placeholder).
+      if (!summary.last_message_at) {
+        conv.unread = 0;
+        emptyPreviewIfNone(conv);
+      }
       state.convs.set(conv.id, conv);
       if (state.selectedId === conv.id) state.closedSelected = null;
     }
     renderList();
     if (state.selectedId === conv.id) renderThread();
     return conv;
+  }
+
+  function emptyPreviewIfNone(conv) {
+    if (!conv.preview) conv.preview = { id: 0, text: "", direction: null };
   }
 
   function setPreview(conv, message) {
@@ -693,31 +716,13 @@
     var conv = state.convs.get(summary.id);
     if (conv) {
       // Merge the fresh facts but keep the console's own counters.
-      ["status", "operator_id", "last_customer_message_at", "last_message_at", "read_up_to", "closed_at"].forEach(
+      ["status", "operator_id", "operator", "last_customer_message_at", "last_message_at", "read_up_to", "closed_at"].forEach(
         function (k) {
           if (k in summary) conv[k] = summary[k];
         }
       );
     } else if (state.selectedId === summary.id) {
       state.closedSelected = Object.assign({}, state.closedSelected || {}, summary);
-    }
-    if (info.kind === "preview") {
-      state.previewInFlight = Math.max(0, state.previewInFlight - 1);
-      if (conv) {
-        var last = messages[messages.length - 1];
-        if (last) setPreview(conv, last);
-        else if (!conv.preview) conv.preview = { id: 0, text: "", direction: null };
-        if (conv.unread === null) {
-          var n = 0;
-          messages.forEach(function (m) {
-            if (m.direction === "in" && m.id > (conv.read_up_to || 0)) n += 1;
-          });
-          conv.unread = n;
-        }
-        renderList();
-      }
-      pumpPreviews();
-      return;
     }
     // A thread page.
     var thread = state.threads.get(summary.id);
@@ -734,8 +739,18 @@
     messages.forEach(function (m) {
       thread.messages.set(m.id, m);
     });
-    if (conv && messages.length) {
-      if (!info.beforeId) setPreview(conv, messages[messages.length - 1]);
+    if (conv && !info.beforeId) {
+      // The newest page: it settles the preview of a conversation that arrived by an event.
+      var newest = messages[messages.length - 1];
+      if (newest) {
+        setPreview(conv, newest);
+        if (!conv.last_message_id || newest.id > conv.last_message_id) conv.last_message_id = newest.id;
+      } else {
+        emptyPreviewIfNone(conv);
+      }
+      if (conv.unread === null) recountUnread(conv);
+      renderList();
+    } else if (conv && messages.length) {
       if (conv.unread === null) recountUnread(conv);
       renderList();
     }
@@ -762,13 +777,6 @@
       if (state.selectedId === entry.conversation_id) renderMessages();
       showNotice("Reply not sent: " + errorText(frame));
       return;
-    }
-    if (info && info.kind === "preview") {
-      state.previewInFlight = Math.max(0, state.previewInFlight - 1);
-      var c = state.convs.get(info.conversationId);
-      if (c && !c.preview) c.preview = { id: 0, text: "", direction: null };
-      pumpPreviews();
-      return; // a preview is decoration: not worth a notice
     }
     if (info && info.kind === "history") {
       var t = state.threads.get(info.conversationId);
@@ -1011,64 +1019,6 @@
     );
   }
 
-  // ---------------------------------------------------------------- previews
-  // The snapshot does not carry the newest message's text, so previews are fetched (one
-  // message each) for the rows the user can actually see, a few at a time.
-  var previewObserver = "IntersectionObserver" in window
-    ? new IntersectionObserver(function (entries) {
-        entries.forEach(function (entry) {
-          if (!entry.isIntersecting) return;
-          var id = entry.target.getAttribute("data-id");
-          var conv = state.convs.get(id);
-          if (conv && !conv.preview && !conv._previewRequested) {
-            conv._previewRequested = true;
-            state.previewQueue.push(id);
-          }
-        });
-        pumpPreviews();
-      })
-    : null;
-
-  var pumpTimer = null;
-  function pumpPreviews() {
-    if (pumpTimer || !sock.live) return;
-    pumpTimer = setTimeout(function () {
-      pumpTimer = null;
-      while (state.previewQueue.length && state.previewInFlight < 3 && sock.live) {
-        var id = state.previewQueue.shift();
-        var conv = state.convs.get(id);
-        if (!conv || conv.preview) continue;
-        state.previewInFlight += 1;
-        var sent = request(
-          "preview",
-          { type: "conversation.history", conversation_id: id, limit: conv.unread === null ? 20 : 1 },
-          { conversationId: id }
-        );
-        if (!sent) {
-          state.previewInFlight -= 1;
-          conv._previewRequested = false;
-        }
-      }
-    }, 120);
-  }
-
-  function queuePreviewIfNeeded(conv, node) {
-    if (conv.preview || conv._previewRequested) return;
-    if (!conv.last_message_id && !conv.last_message_at) {
-      conv.preview = { id: 0, text: "", direction: null };
-      return;
-    }
-    if (previewObserver) {
-      // Re-observing makes the observer report the row's visibility again.
-      previewObserver.unobserve(node);
-      previewObserver.observe(node);
-    } else {
-      conv._previewRequested = true;
-      state.previewQueue.push(conv.id);
-      pumpPreviews();
-    }
-  }
-
   // ---------------------------------------------------------------- rendering: list
   var listNodes = new Map(); // id -> {li, button, name, time, preview, unread, wait, status}
 
@@ -1080,6 +1030,12 @@
       return tb - ta;
     });
     return list;
+  }
+
+  function operatorName(conv) {
+    // Staff names are user-provided text too: callers write this with textContent.
+    if (conv.operator && conv.operator.name) return conv.operator.name;
+    return "Operator #" + conv.operator_id;
   }
 
   function isAwaitingReply(conv) {
@@ -1151,7 +1107,8 @@
         node.preview.textContent = "Reply: " + preview.text;
       }
     } else {
-      node.preview.textContent = preview ? "No messages yet" : "…";
+      // No preview: it came by an event with messages this console has not seen yet.
+      node.preview.textContent = preview ? "No messages yet" : "Open to read the messages";
     }
     var unread = conv.unread || 0;
     node.unread.hidden = unread <= 0;
@@ -1163,9 +1120,10 @@
     if (state.supervisor) {
       if (conv.status === "queued") statusText = "In queue";
       else if (state.me && conv.operator_id === state.me.id) statusText = "Assigned to you";
-      else if (conv.operator_id) statusText = "Operator #" + conv.operator_id;
+      else if (conv.operator_id) statusText = operatorName(conv);
     }
     node.status.textContent = statusText;
+    node.status.title = statusText;
     node.status.classList.toggle("queued", conv.status === "queued");
     node.button.classList.toggle("unread", unread > 0);
     var selected = state.selectedId === conv.id;
@@ -1201,7 +1159,6 @@
         node = buildListItem(conv);
         listNodes.set(conv.id, node);
       }
-      queuePreviewIfNeeded(conv, node.button);
       updateListItem(node, conv, now);
       if (node.li !== before) els.list.insertBefore(node.li, before);
       before = node.li.nextSibling;
@@ -1212,7 +1169,6 @@
     }
     listNodes.forEach(function (node, id) {
       if (!seen.has(id)) {
-        if (previewObserver) previewObserver.unobserve(node.button);
         var hadFocus = node.li.contains(document.activeElement);
         node.li.remove();
         listNodes.delete(id);
@@ -1221,7 +1177,8 @@
     });
     els.list.setAttribute("aria-busy", state.lastEventId === null ? "true" : "false");
     els.listEmpty.hidden = list.length > 0 || state.lastEventId === null;
-    els.listCount.textContent = String(list.length);
+    els.listCount.textContent = String(list.length) + (state.truncated ? "+" : "");
+    els.listTruncated.hidden = !state.truncated;
     var totalUnread = 0;
     list.forEach(function (c) {
       totalUnread += c.unread || 0;
@@ -1253,7 +1210,7 @@
       if (conv.status === "queued") {
         banner = "Waiting in the queue for a free operator. You are watching; only the assigned operator can reply.";
       } else {
-        banner = "You are watching this conversation. Only the assigned operator (#" + conv.operator_id + ") can reply.";
+        banner = "You are watching this conversation. Only the assigned operator (" + operatorName(conv) + ") can reply.";
       }
     }
     els.banner.textContent = banner;
@@ -1269,7 +1226,7 @@
     if (conv.status === "closed") parts.push("Closed");
     else if (conv.status === "queued") parts.push("In queue");
     else if (state.supervisor && conv.operator_id && (!state.me || conv.operator_id !== state.me.id)) {
-      parts.push("Operator #" + conv.operator_id);
+      parts.push(operatorName(conv));
     }
     var w = waitingInfo(conv, now);
     if (w && w.awaiting && conv.status !== "closed") parts.push("Waiting " + shortDuration(w.ms));
