@@ -163,3 +163,15 @@ class ConsoleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"ConsoleEvent {self.pk} {self.kind}"
+
+
+class ConsoleLogHorizon(models.Model):
+    """One row: events with ids up to ``pruned_up_to`` were deleted by the retention job, so
+    a console whose cursor is below it cannot be replayed and gets a snapshot instead."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    pruned_up_to = models.BigIntegerField(default=0)
+    pruned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"console log pruned up to {self.pruned_up_to}"

@@ -8,7 +8,14 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
-from chat.models import ConsoleEvent, Conversation, ConversationStatus, Direction, Message
+from chat.models import (
+    ConsoleEvent,
+    ConsoleLogHorizon,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    Message,
+)
 from hub.exceptions import NotFound, ValidationFailed
 from hub.roles import PERM_HANDLE, can_supervise
 
@@ -184,8 +191,9 @@ def console_events_since(
 ) -> list[ConsoleEvent]:
     """Events of the actor's stream after ``last_event_id``, oldest first.
 
-    Raises ReplayUnavailable when the id is ahead of the log (unknown) or more than
-    ``limit`` events behind (the console should take a snapshot).
+    Raises ReplayUnavailable when the id is ahead of the log (unknown), below what the
+    retention job has pruned (too old), or more than ``limit`` events behind (the console
+    should take a snapshot).
     """
     base = (
         ConsoleEvent.objects.all()
@@ -196,6 +204,9 @@ def console_events_since(
         raise ReplayUnavailable("unknown_event_id")
     if last_event_id > log_head():
         raise ReplayUnavailable("unknown_event_id")
+    horizon = ConsoleLogHorizon.objects.filter(pk=1).values_list("pruned_up_to", flat=True)
+    if last_event_id < (horizon.first() or 0):
+        raise ReplayUnavailable("event_id_too_old")
     events = list(base.filter(id__gt=last_event_id).order_by("id")[: limit + 1])
     if len(events) > limit:
         raise ReplayUnavailable("too_many_missed_events")

@@ -8,6 +8,7 @@ commit (chat.events).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,8 @@ from django.utils import timezone
 from chat.events import console_event_append, publish_on_commit, webchat_group
 from chat.models import (
     Channel,
+    ConsoleEvent,
+    ConsoleLogHorizon,
     Conversation,
     ConversationStatus,
     Customer,
@@ -304,3 +307,28 @@ def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict
         )
         publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
         return summary
+
+
+def console_log_prune(*, older_than: timedelta, batch: int = 10_000) -> int:
+    """Delete console events older than ``older_than`` and move the horizon past them.
+
+    Consoles whose cursor falls below the horizon get ``resync`` and a snapshot on their
+    next resume.  The horizon moves first, in the same transaction as each batch, so no
+    console is ever replayed from a range with holes.  Returns the number of events deleted.
+    """
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                ConsoleEvent.objects.filter(created_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                return deleted
+            horizon, _ = ConsoleLogHorizon.objects.select_for_update().get_or_create(pk=1)
+            horizon.pruned_up_to = max(horizon.pruned_up_to, ids[-1])
+            horizon.pruned_at = timezone.now()
+            horizon.save(update_fields=["pruned_up_to", "pruned_at"])
+            deleted += ConsoleEvent.objects.filter(id__lte=ids[-1]).delete()[0]

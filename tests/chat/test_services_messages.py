@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from django.utils import timezone
 
 from chat import selectors, services
 from chat.models import ConsoleEvent, Conversation, Message
@@ -232,3 +233,25 @@ def test_snapshot_rows_carry_operator_name_and_last_message(staff):
     assert row["last_message"]["text"] == "On it"
     assert row["last_message"]["direction"] == "out"
     assert snapshot["truncated"] is False
+
+
+def test_pruned_log_sends_old_cursors_to_a_snapshot(staff):
+    from datetime import timedelta
+
+    op = staff("op", online=True)
+    _receive(client_id="old")
+    cursor = ConsoleEvent.objects.latest("id").id
+    ConsoleEvent.objects.update(created_at=timezone.now() - timedelta(days=40))
+    _receive(client_id="new")
+    deleted = services.console_log_prune(older_than=timedelta(days=30))
+    assert deleted >= 2
+    assert not ConsoleEvent.objects.filter(id__lte=cursor).exists()
+    with pytest.raises(selectors.ReplayUnavailable, match="event_id_too_old"):
+        selectors.console_events_since(
+            actor_id=op.pk, supervisor=False, last_event_id=cursor - 1, limit=100
+        )
+    # A cursor at the horizon still replays what is left, in full.
+    remaining = selectors.console_events_since(
+        actor_id=op.pk, supervisor=False, last_event_id=cursor, limit=100
+    )
+    assert [e.kind for e in remaining] == ["chat.message_created"]

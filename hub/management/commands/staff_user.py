@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hub.accounts import staff_user_ensure
 from hub.roles import Role
@@ -17,7 +17,7 @@ from routing.services import presence_set
 class Command(BaseCommand):
     help = "Create or update a staff user (password from the HUB_STAFF_PASSWORD variable)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
         parser.add_argument("--online", action="store_true", help="set presence to online")
