@@ -13,15 +13,15 @@ record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any, TypedDict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Max
 
 from chat.models import ConsoleEvent
+from hub.doorbell import publish_now, publish_on_commit
+
+__all__ = ["publish_now", "publish_on_commit"]  # re-exported for the chat services
 
 logger = logging.getLogger(__name__)
 
@@ -118,30 +118,3 @@ def event_frame(wire: dict[str, Any], *, supervisor: bool) -> ConsoleEventFrame:
         "conversation_id": wire["conversation_id"],
         "data": wire["data"],
     }
-
-
-def publish_on_commit(sends: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Ring doorbells once the surrounding transaction commits (never if it rolls back)."""
-    batch = list(sends)
-    if batch:
-        transaction.on_commit(lambda: _publish_now(batch))
-
-
-def publish_now(sends: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Ring doorbells for something that is not a database change (e.g. "close sockets")."""
-    _publish_now(list(sends))
-
-
-def _publish_now(batch: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(_send_all)(layer, batch)
-    except Exception:  # a lost doorbell is caught up from the log; never fail the caller
-        logger.warning("doorbell not delivered to %s", [g for g, _ in batch], exc_info=True)
-
-
-async def _send_all(layer: Any, batch: list[tuple[str, dict[str, Any]]]) -> None:
-    for group, message in batch:
-        await layer.group_send(group, message)

@@ -16,6 +16,9 @@ from typing import Any, ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 
+from hub import doorbell
+from hub.doorbell import Send
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -31,15 +34,26 @@ def _get_executor() -> ThreadPoolExecutor:
     return _executor
 
 
-def _with_fresh_connection(func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+def _in_db_thread(func: Callable[..., R], bucket: list[Send], *args: Any, **kwargs: Any) -> R:
+    token = doorbell.collected.set(bucket)
     close_old_connections()
     try:
         return func(*args, **kwargs)
     finally:
         close_old_connections()
+        doorbell.collected.reset(token)
 
 
 async def run_db(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Await a synchronous (database-touching) call on the hub's database threads."""
-    runner = sync_to_async(_with_fresh_connection, thread_sensitive=False, executor=_get_executor())
-    return await runner(func, *args, **kwargs)
+    """Await a synchronous (database-touching) call on the hub's database threads.
+
+    Doorbells the call rings after its commits are sent from here, after it returns (even
+    if it then raised): the database thread is free at once.
+    """
+    runner = sync_to_async(_in_db_thread, thread_sensitive=False, executor=_get_executor())
+    bucket: list[Send] = []
+    try:
+        return await runner(func, bucket, *args, **kwargs)
+    finally:
+        if bucket:
+            await doorbell.send_all(bucket)
