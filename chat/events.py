@@ -16,7 +16,6 @@ import logging
 from typing import Any, TypedDict
 
 from django.db import connection
-from django.db.models import Max
 
 from chat.models import ConsoleEvent
 from hub.doorbell import publish_now, publish_on_commit
@@ -73,12 +72,19 @@ def console_event_append(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK_KEY])
-    prev_all = ConsoleEvent.objects.aggregate(m=Max("id"))["m"] or 0
-    prev_operator = None
-    if operator_id is not None:
-        prev_operator = (
-            ConsoleEvent.objects.filter(operator_id=operator_id).aggregate(m=Max("id"))["m"] or 0
+    table = ConsoleEvent._meta.db_table
+    with connection.cursor() as cursor:
+        # Both streams' previous ids in one round trip (each an index-only max); the table
+        # name is ours, the operator id a parameter.
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {table}), "
+            f"(SELECT MAX(id) FROM {table} WHERE operator_id = %s)",
+            [operator_id],
         )
+        prev_all, prev_operator = cursor.fetchone()
+    prev_all = prev_all or 0
+    if operator_id is not None:
+        prev_operator = prev_operator or 0
     event = ConsoleEvent.objects.create(
         kind=kind,
         payload=payload,

@@ -72,8 +72,12 @@ class Conversation(models.Model):
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    # The newest message id the assigned operator has read (unread counts).
+    # The newest message id the assigned operator has read, the customer messages after it
+    # and the newest message: kept by the services in the same transaction as each message,
+    # so a console's list is one indexed read with no join over messages.
     operator_read_up_to = models.BigIntegerField(default=0)
+    unread_count = models.PositiveIntegerField(default=0)
+    last_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         permissions = [

@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Max, QuerySet
+from django.db.models.functions import Substr
 
 from chat.models import (
     ConsoleEvent,
@@ -96,27 +97,19 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "last_message_at": iso(conversation.last_message_at),
         "closed_at": iso(conversation.closed_at),
         "read_up_to": conversation.operator_read_up_to,
+        "unread": conversation.unread_count,
+        "last_message_id": conversation.last_message_id,
     }
 
 
 def conversations_for_console(*, actor: AbstractBaseUser) -> QuerySet[Conversation]:
     """Open conversations a console lists: the operator's own, or all for supervisors."""
-    last_message = Message.objects.filter(conversation=OuterRef("pk")).order_by("-id")
     qs = Conversation.objects.select_related("customer", "operator").exclude(
         status=ConversationStatus.CLOSED
     )
     if not can_supervise(actor):
         qs = qs.filter(operator_id=actor.pk)
-    return qs.annotate(
-        unread=Count(
-            "messages",
-            filter=Q(messages__direction=Direction.INBOUND)
-            & Q(messages__id__gt=F("operator_read_up_to")),
-        ),
-        last_message_id=Max("messages__id"),
-        last_message_text=Subquery(last_message.values("text")[:1]),
-        last_message_direction=Subquery(last_message.values("direction")[:1]),
-    ).order_by("-last_message_at", "-created_at")
+    return qs.order_by("-last_message_at", "-created_at")
 
 
 def console_head(*, actor: AbstractBaseUser) -> int:
@@ -154,26 +147,29 @@ def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
     (consoles apply events idempotently) rather than lost.
     """
     head = log_head()
+    conversations = list(conversations_for_console(actor=actor)[: SNAPSHOT_LIMIT + 1])
+    truncated = len(conversations) > SNAPSHOT_LIMIT
+    conversations = conversations[:SNAPSHOT_LIMIT]
+    previews = {
+        row["id"]: row
+        for row in Message.objects.filter(
+            id__in=[c.last_message_id for c in conversations if c.last_message_id]
+        ).values("id", "direction", preview=Substr("text", 1, PREVIEW_CHARS))
+    }
     rows = []
-    for conversation in conversations_for_console(actor=actor)[: SNAPSHOT_LIMIT + 1]:
+    for conversation in conversations:
         item = conversation_dict(conversation)
-        item["unread"] = conversation.unread
-        item["last_message_id"] = conversation.last_message_id
+        preview = previews.get(conversation.last_message_id)
         item["last_message"] = (
-            {
-                "id": conversation.last_message_id,
-                "direction": conversation.last_message_direction,
-                "text": conversation.last_message_text[:PREVIEW_CHARS],
-            }
-            if conversation.last_message_id
+            {"id": preview["id"], "direction": preview["direction"], "text": preview["preview"]}
+            if preview
             else None
         )
         rows.append(item)
-    truncated = len(rows) > SNAPSHOT_LIMIT
     return {
         "type": "snapshot",
         "last_event_id": head,
-        "conversations": rows[:SNAPSHOT_LIMIT],
+        "conversations": rows,
         "truncated": truncated,
     }
 

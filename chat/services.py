@@ -128,9 +128,6 @@ def inbound_message_receive(
     customer's other web chat tabs.
     """
     text = _clean_text(text)
-    existing = _existing_message(channel=channel, channel_message_id=channel_message_id)
-    if existing is not None:
-        return existing
     try:
         with transaction.atomic():
             identity = customer_identity_ensure(
@@ -150,10 +147,21 @@ def inbound_message_receive(
             )
             conversation.last_customer_message_at = message.created_at
             conversation.last_message_at = message.created_at
-            conversation.save(update_fields=["last_customer_message_at", "last_message_at"])
+            conversation.last_message_id = message.id
+            conversation.unread_count += 1
+            conversation.save(
+                update_fields=[
+                    "last_customer_message_at",
+                    "last_message_at",
+                    "last_message_id",
+                    "unread_count",
+                ]
+            )
             return _announce_message(conversation, message, author_name=None)
     except IntegrityError:
-        # The same message id committed concurrently on another process: return that one.
+        # A replay (or the same message committed concurrently on another process): the
+        # unique constraint refused the second row and everything rolled back; return the
+        # stored one.  Cheaper than looking it up before every new message.
         existing = _existing_message(channel=channel, channel_message_id=channel_message_id)
         if existing is None:
             raise
@@ -213,10 +221,12 @@ def operator_message_send(
             channel=conversation.channel,
             channel_message_id=key,
         )
-        update = ["last_message_at", "operator_read_up_to"]
+        update = ["last_message_at", "last_message_id", "operator_read_up_to", "unread_count"]
         conversation.last_message_at = message.created_at
+        conversation.last_message_id = message.id
         # Answering means the operator has read everything before it.
         conversation.operator_read_up_to = message.id
+        conversation.unread_count = 0
         if conversation.first_operator_reply_at is None:
             conversation.first_operator_reply_at = message.created_at
             update.append("first_operator_reply_at")
@@ -277,7 +287,10 @@ def conversation_mark_read(
         up_to_message_id = newest or 0
         if up_to_message_id > conversation.operator_read_up_to:
             conversation.operator_read_up_to = up_to_message_id
-            conversation.save(update_fields=["operator_read_up_to"])
+            conversation.unread_count = Message.objects.filter(
+                conversation=conversation, direction=Direction.INBOUND, id__gt=up_to_message_id
+            ).count()
+            conversation.save(update_fields=["operator_read_up_to", "unread_count"])
             console_event_append(
                 kind="chat.conversation_read",
                 payload={"conversation_id": str(conversation.pk), "read_up_to": up_to_message_id},

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, _wrap_close
 from redis import exceptions as redis_errors
 
@@ -88,3 +90,26 @@ class ResilientLoopLayer(RedisPubSubLoopLayer):
         except _UNREACHABLE:
             # The server-side subscription dies with the connection anyway.
             self._pending.discard(self._get_group_channel_name(group))
+
+
+class EmbeddedChannelLayer(InMemoryChannelLayer):
+    """The embedded default's in-memory layer, with its expiry sweep throttled.
+
+    Channels' in-memory layer walks every channel and group membership on each send and
+    receive to drop expired messages: with thousands of open sockets that walk dominated the
+    CPU per message.  Once a second is plenty for expiry.  Group memberships never expire
+    here (a console open for days stays in its groups), as with the Redis pub/sub layer.
+    """
+
+    SWEEP_EVERY_SECONDS = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("group_expiry", 10 * 365 * 24 * 3600)
+        super().__init__(*args, **kwargs)
+        self._last_sweep = 0.0
+
+    def _clean_expired(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= self.SWEEP_EVERY_SECONDS:
+            self._last_sweep = now
+            super()._clean_expired()

@@ -80,7 +80,7 @@ def channel_layer_from_url(url: str | None) -> dict:
     connect storm, so both are set explicitly.
     """
     if not url:
-        return {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
+        return {"BACKEND": "hub.layers.EmbeddedChannelLayer", "CONFIG": {"capacity": 5000}}
     backend = os.environ.get("HUB_CHANNEL_LAYER", "pubsub")
     host = {
         "address": url,

@@ -7,13 +7,13 @@ The routing issue replaces it with skills, query types and queues.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat.events import console_event_append
@@ -30,45 +30,56 @@ def operator_state_get(*, user_id: int) -> OperatorState:
     return state
 
 
+def _handlers() -> QuerySet:
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__permissions__codename="handle_conversation") | Q(is_superuser=True))
+    )
+
+
 def operator_pick(*, exclude_user_ids: frozenset[int] = frozenset()) -> OperatorState | None:
     """The operator a new conversation goes to, locked, or None when nobody is free.
 
-    Candidate rows are locked (``select_for_update``) so two processes assigning at once
-    cannot both fill an operator's last slot.
+    The database ranks online operators with free capacity (least loaded, then longest since
+    their last assignment) and returns the best; only that row is locked, and its load is
+    counted again under the lock, so two processes assigning at once never overfill an
+    operator and the cost does not grow with the number of operators online.
     """
-    from chat.models import ConversationStatus
+    from chat.models import Conversation, ConversationStatus
 
-    User = get_user_model()
-    handlers = User.objects.filter(is_active=True).filter(
-        Q(groups__permissions__codename="handle_conversation") | Q(is_superuser=True)
-    )
-    candidates = (
-        OperatorState.objects.select_for_update(of=("self",))
-        .select_related("user")
-        .filter(presence=Presence.ONLINE, user__in=handlers)
-        .exclude(user_id__in=exclude_user_ids)
-        .order_by("pk")
-    )
-    # Lock in a stable order, then count loads for the locked rows.
-    locked = list(candidates)
-    if not locked:
-        return None
-    loads = dict(
-        User.objects.filter(pk__in=[s.user_id for s in locked])
-        .annotate(
-            load=Count(
-                "assigned_conversations",
-                filter=Q(assigned_conversations__status=ConversationStatus.ASSIGNED),
-            )
+    load = (
+        Conversation.objects.filter(
+            operator_id=OuterRef("user_id"), status=ConversationStatus.ASSIGNED
         )
-        .values_list("pk", "load")
+        .order_by()
+        .values("operator_id")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    free = [s for s in locked if loads.get(s.user_id, 0) < s.capacity]
-    if not free:
-        return None
-    epoch = datetime.min.replace(tzinfo=UTC)
-    free.sort(key=lambda s: (loads.get(s.user_id, 0), s.last_assigned_at or epoch, s.pk))
-    return free[0]
+    ranked = (
+        OperatorState.objects.filter(presence=Presence.ONLINE, user__in=_handlers())
+        .exclude(user_id__in=exclude_user_ids)
+        .annotate(load=Coalesce(Subquery(load), 0))
+        .filter(load__lt=F("capacity"))
+        .order_by("load", F("last_assigned_at").asc(nulls_first=True), "pk")
+    )
+    for _attempt in range(5):
+        best = ranked.values_list("pk", flat=True).first()
+        if best is None:
+            return None
+        state = (
+            OperatorState.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(pk=best)
+        )
+        current = Conversation.objects.filter(
+            operator_id=state.user_id, status=ConversationStatus.ASSIGNED
+        ).count()
+        if state.presence == Presence.ONLINE and current < state.capacity:
+            return state
+        # Filled (or went away) while we ranked: rank again.
+    return None
 
 
 def conversation_route(*, conversation: Conversation) -> Conversation:

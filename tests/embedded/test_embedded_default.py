@@ -23,7 +23,7 @@ def test_embedded_default_round_trip_and_health(tmp_path):
         status, health = http_json("GET", f"{web.http}/healthz")
         assert status == 200, health
         assert health["database"]["vendor"] == "sqlite"
-        assert health["channel_layer"]["backend"] == "InMemoryChannelLayer"
+        assert health["channel_layer"]["backend"] == "EmbeddedChannelLayer"
         token = api_token(web.http, "op", STAFF_PASSWORD)
 
         async def scenario() -> None:

@@ -25,7 +25,7 @@ def test_database_url_is_postgres_with_persistent_connections(monkeypatch):
 
 
 def test_no_redis_url_is_in_memory_layer():
-    assert channel_layer_from_url(None)["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert channel_layer_from_url(None)["BACKEND"] == "hub.layers.EmbeddedChannelLayer"
 
 
 def test_redis_url_is_pubsub_layer_without_socket_timeout():
