@@ -130,10 +130,10 @@ class HubProcess:
         self.proc = subprocess.Popen(
             [
                 DAPHNE,
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
+                # A deep listen backlog: daphne's -p gives 50, and a reconnect storm of
+                # thousands of consoles overflows it (connections reset before HTTP).
+                "-e",
+                f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096",
                 "--websocket-max-message-size",
                 "262144",
                 "--websocket-max-frame-size",
