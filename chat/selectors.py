@@ -52,7 +52,8 @@ def access_conversation(
 # Snapshot rows carry the start of the newest message for the conversation list.
 PREVIEW_CHARS = 200
 # Conversations a snapshot lists at most (newest activity first); ``truncated`` says so.
-SNAPSHOT_LIMIT = 500
+# 200 rows stay well under the 256 KiB WebSocket message limit (500 did not).
+SNAPSHOT_LIMIT = 200
 
 
 def _operator_dict(conversation: Conversation) -> dict[str, Any] | None:

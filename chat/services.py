@@ -30,7 +30,7 @@ from chat.models import (
 )
 from chat.selectors import access_conversation, conversation_dict, message_dict
 from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
-from routing.services import conversation_route
+from routing.services import conversation_route, operator_slot_freed
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,8 @@ def conversation_mark_read(
 
 
 def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict[str, Any]:
-    """The assigned operator closes the query.  Emits ``chat.conversation_closed``."""
+    """The assigned operator closes the query.  Emits ``chat.conversation_closed``, then
+    ``routing.conversation_assigned`` for a queued conversation taking the freed slot."""
     with transaction.atomic():
         conversation = access_conversation(
             actor=actor, conversation_id=conversation_id, lock=True, act=True
@@ -319,6 +320,8 @@ def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict
             operator_id=conversation.operator_id,
         )
         publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
+        # The freed slot goes to the longest-waiting queued conversation.
+        operator_slot_freed(operator=actor)
         return summary
 
 

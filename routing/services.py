@@ -42,9 +42,10 @@ def operator_pick(*, exclude_user_ids: frozenset[int] = frozenset()) -> Operator
     """The operator a new conversation goes to, locked, or None when nobody is free.
 
     The database ranks online operators with free capacity (least loaded, then longest since
-    their last assignment) and returns the best; only that row is locked, and its load is
-    counted again under the lock, so two processes assigning at once never overfill an
-    operator and the cost does not grow with the number of operators online.
+    their last assignment) and locks the best row it can (``SKIP LOCKED``: a concurrent
+    router holding the best one takes the next instead of waiting for it or giving up).  The
+    load is counted again under the lock, so an operator is never overfilled, and the cost
+    does not grow with the number of operators online.
     """
     from chat.models import Conversation, ConversationStatus
 
@@ -64,22 +65,22 @@ def operator_pick(*, exclude_user_ids: frozenset[int] = frozenset()) -> Operator
         .filter(load__lt=F("capacity"))
         .order_by("load", F("last_assigned_at").asc(nulls_first=True), "pk")
     )
-    for _attempt in range(5):
-        best = ranked.values_list("pk", flat=True).first()
-        if best is None:
-            return None
+    tried: set[int] = set()
+    while True:
         state = (
-            OperatorState.objects.select_for_update(of=("self",))
+            ranked.exclude(pk__in=tried)
+            .select_for_update(skip_locked=True, of=("self",))
             .select_related("user")
-            .get(pk=best)
+            .first()
         )
+        if state is None:
+            return None
         current = Conversation.objects.filter(
             operator_id=state.user_id, status=ConversationStatus.ASSIGNED
         ).count()
-        if state.presence == Presence.ONLINE and current < state.capacity:
+        if current < state.capacity:
             return state
-        # Filled (or went away) while we ranked: rank again.
-    return None
+        tried.add(state.pk)  # filled by a router that committed meanwhile: next one
 
 
 def conversation_route(*, conversation: Conversation) -> Conversation:
@@ -115,6 +116,54 @@ def conversation_route(*, conversation: Conversation) -> Conversation:
     return conversation
 
 
+def _queue_drain_locked(*, state: OperatorState, user: AbstractBaseUser) -> int:
+    """Give an online operator (row locked by the caller) queued conversations, oldest
+    first, up to their free capacity.  Emits ``routing.conversation_assigned`` for each."""
+    from chat.models import Conversation, ConversationStatus
+    from chat.selectors import conversation_dict
+
+    if state.presence != Presence.ONLINE:
+        return 0
+    load = Conversation.objects.filter(
+        operator_id=state.user_id, status=ConversationStatus.ASSIGNED
+    ).count()
+    free = max(state.capacity - load, 0)
+    if not free:
+        return 0
+    waiting = list(
+        Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("customer")
+        .filter(status=ConversationStatus.QUEUED)
+        .order_by("created_at")[:free]
+    )
+    for conversation in waiting:
+        now = timezone.now()
+        conversation.operator = user
+        conversation.status = ConversationStatus.ASSIGNED
+        conversation.assigned_at = now
+        conversation.save(update_fields=["operator", "status", "assigned_at"])
+        state.last_assigned_at = now
+        state.save(update_fields=["last_assigned_at"])
+        console_event_append(
+            kind="routing.conversation_assigned",
+            payload={"conversation": conversation_dict(conversation)},
+            conversation_id=conversation.pk,
+            operator_id=state.user_id,
+        )
+    return len(waiting)
+
+
+def operator_slot_freed(*, operator: AbstractBaseUser) -> int:
+    """An operator's conversation ended: pull the next queued ones to them if online.
+
+    Runs inside the caller's transaction.  Returns how many conversations were assigned.
+    """
+    state = OperatorState.objects.select_for_update().filter(user_id=operator.pk).first()
+    if state is None:
+        return 0
+    return _queue_drain_locked(state=state, user=operator)
+
+
 def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
     """Set the actor's presence; coming online pulls queued conversations to them.
 
@@ -122,9 +171,6 @@ def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
     for an unknown presence.  Emits ``routing.presence_changed`` and, for each conversation
     pulled from the queue, ``routing.conversation_assigned``.
     """
-    from chat.models import Conversation, ConversationStatus
-    from chat.selectors import conversation_dict
-
     if presence not in Presence.values:
         raise ValidationFailed(
             f"presence must be one of {', '.join(Presence.values)}.", field="presence"
@@ -138,30 +184,7 @@ def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
             state.presence = presence
             state.presence_changed_at = timezone.now()
             state.save(update_fields=["presence", "presence_changed_at"])
-        if presence == Presence.ONLINE:
-            waiting = (
-                Conversation.objects.select_for_update(skip_locked=True)
-                .filter(status=ConversationStatus.QUEUED)
-                .order_by("created_at")
-            )
-            load = Conversation.objects.filter(
-                operator_id=actor.pk, status=ConversationStatus.ASSIGNED
-            ).count()
-            free = max(state.capacity - load, 0)
-            for conversation in waiting[:free]:
-                now = timezone.now()
-                conversation.operator = actor
-                conversation.status = ConversationStatus.ASSIGNED
-                conversation.assigned_at = now
-                conversation.save(update_fields=["operator", "status", "assigned_at"])
-                state.last_assigned_at = now
-                state.save(update_fields=["last_assigned_at"])
-                console_event_append(
-                    kind="routing.conversation_assigned",
-                    payload={"conversation": conversation_dict(conversation)},
-                    conversation_id=conversation.pk,
-                    operator_id=actor.pk,
-                )
+        _queue_drain_locked(state=state, user=actor)
         if changed:
             console_event_append(
                 kind="routing.presence_changed",

@@ -94,7 +94,7 @@ def test_truncated_snapshot_shows_a_note_under_the_list(demo_hub):
         sign_in(page, demo_hub.http, "coordinator")
         note = page.locator("#list-truncated")
         note.wait_for(state="visible", timeout=TIMEOUT_MS)
-        assert note.text_content() == "Showing the 500 most recent conversations"
+        assert note.text_content() == "Showing the 200 most recent conversations"
         rows = page.locator("#conv-list button.conv").count()
         assert page.text_content("#list-count") == f"{rows}+"
     assert errors.errors == [], "\n".join(errors.errors)

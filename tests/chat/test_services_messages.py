@@ -255,3 +255,20 @@ def test_pruned_log_sends_old_cursors_to_a_snapshot(staff):
         actor_id=op.pk, supervisor=False, last_event_id=cursor, limit=100
     )
     assert [e.kind for e in remaining] == ["chat.message_created"]
+
+
+def test_closing_frees_a_slot_for_the_oldest_queued_conversation(staff):
+    from routing.services import operator_state_get
+
+    op = staff("op", online=True)
+    state = operator_state_get(user_id=op.pk)
+    state.capacity = 1
+    state.save()
+    first = _receive(visitor="v1").conversation["id"]
+    _receive(visitor="v2")
+    _receive(visitor="v3")
+    assert Conversation.objects.filter(status="queued").count() == 2
+    services.conversation_close(actor=op, conversation_id=first)
+    taken = Conversation.objects.get(status="assigned")
+    assert taken.customer.identities.get().external_id == "v2"
+    assert Conversation.objects.filter(status="queued").count() == 1

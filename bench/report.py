@@ -1,0 +1,378 @@
+"""Bench report: the results JSON as markdown tables (bench/results/latest.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SHAPES = [
+    ("bare", "bare websockets relay"),
+    ("naive", "naive Channels relay (classic Redis layer)"),
+    ("hub", "hub embedded (SQLite, in-memory, 1 daphne)"),
+    ("hub_pg", "hub PostgreSQL + Redis (2 daphne)"),
+]
+WEB_PROCESSES = {"bare": 1, "naive": 1, "hub": 1, "hub_pg": 2}
+
+TARGET_THROUGHPUT_RATIO = 2.0
+TARGET_P99_MS = 20.0
+TARGET_KB = 40.0
+TARGET_RECONNECT_S = 15.0
+
+
+def _get(data: Any, *path: Any) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if not a or not b:
+        return "—"
+    return f"{a / b:.2f}x"
+
+
+def _cpu_ms_per_msg(load: dict[str, Any] | None, groups: tuple[str, ...]) -> Any:
+    if not load or not load.get("delivered") or not load.get("cpu"):
+        return None
+    cpu = sum(load["cpu"].get(g, 0.0) for g in groups)
+    return cpu * 1000 / load["delivered"]
+
+
+def _lat(load: dict[str, Any] | None) -> str:
+    lat = _get(load, "latency_ms")
+    if not lat or lat.get("p50") is None:
+        return "—"
+    return f"{lat['p50']:.1f} / {lat['p99']:.1f}"
+
+
+def _client_util(load: dict[str, Any] | None) -> Any:
+    if not load or not load.get("cpu"):
+        return None
+    return 100 * load["cpu"].get("client", 0.0) / load["duration"]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    meta, shapes = results["meta"], results["shapes"]
+    present = [(k, label) for k, label in SHAPES if k in shapes]
+    c_points = [str(c) for c in meta["plan"]["c_points"]]
+    rows: list[tuple[str, list[str]]] = []
+
+    def row(label: str, fn: Any) -> None:
+        cells = []
+        for key, _ in present:
+            data = shapes.get(key, {})
+            try:
+                cells.append(fn(key, data))
+            except Exception:  # a missing figure must not lose the whole report
+                cells.append("—")
+        rows.append((label, cells))
+
+    for c in c_points:
+        row(
+            f"delivered msg/s, C={c} (closed loop)",
+            lambda k, d, c=c: _num(_get(d, "load", c, "throughput")),
+        )
+    for c in c_points:
+        row(f"p50 / p99 ms, C={c}", lambda k, d, c=c: _lat(_get(d, "load", c)))
+    for c in c_points:
+        row(
+            f"not delivered within 10 s (closed loop), C={c}",
+            lambda k, d, c=c: _num(_get(d, "load", c, "timeouts")),
+        )
+    for c in c_points[1:]:
+        row(
+            f"server CPU ms/msg (web), C={c}",
+            lambda k, d, c=c: _num(_cpu_ms_per_msg(_get(d, "load", c), ("web",)), 3),
+        )
+        row(
+            f"server CPU ms/msg (web+Redis+PG), C={c}",
+            lambda k, d, c=c: _num(_cpu_ms_per_msg(_get(d, "load", c), ("web", "redis", "pg")), 3),
+        )
+        row(
+            f"client CPU % (1 core = 100), C={c}",
+            lambda k, d, c=c: _num(_client_util(_get(d, "load", c)), 0),
+        )
+    rate = meta["plan"]["open_rate"]
+    row(f"open loop {rate} msg/s: p50 / p99 ms", lambda k, d: _lat(_get(d, "open")))
+    row(f"open loop {rate} msg/s: max ms", lambda k, d: _num(_get(d, "open", "latency_ms", "max")))
+    row(
+        f"open loop {rate} msg/s: delivered msg/s, not delivered 5 s after the end",
+        lambda k, d: f"{_num(_get(d, 'open', 'achieved_rate'))}, {_num(_get(d, 'open', 'lost'))}",
+    )
+    row(
+        f"open loop {rate} msg/s: server CPU % (web)",
+        lambda k, d: _num(100 * _get(d, "open", "cpu", "web") / _get(d, "open", "duration"), 0),
+    )
+    row(
+        "handshakes/s, customer (connect + first frame)",
+        lambda k, d: _num(_get(d, "handshake_customer", "per_second")),
+    )
+    row(
+        "handshakes/s, console (connect + first frame)",
+        lambda k, d: _num(_get(d, "handshake_console", "per_second")),
+    )
+    row(
+        "handshake p99 ms, console (100 concurrent)",
+        lambda k, d: _num(_get(d, "handshake_console", "latency_ms", "p99")),
+    )
+    for size in [str(s) for s in meta["plan"]["idle_sizes"]]:
+        row(
+            f"idle consoles: connected of {size}, seconds to connect (200 at a time)",
+            lambda k, d, s=size: (
+                f"{_num(_get(d, 'idle_consoles', 'sizes', s, 'connected'))}, "
+                f"{_num(_get(d, 'idle_consoles', 'sizes', s, 'connect_seconds'))}"
+            ),
+        )
+        row(
+            f"KB per idle console, {size} open",
+            lambda k, d, s=size: _num(_get(d, "idle_consoles", "sizes", s, "kb_per_connection")),
+        )
+    row(
+        f"KB per idle customer, {meta['plan']['idle_customers']} open",
+        lambda k, d: _num(
+            _get(
+                d,
+                "idle_customers",
+                "sizes",
+                str(meta["plan"]["idle_customers"]),
+                "kb_per_connection",
+            )
+        ),
+    )
+    biggest = str(meta["plan"]["idle_sizes"][-1])
+    row(
+        f"server CPU s/s while {biggest} consoles sit idle",
+        lambda k, d: _num(
+            _get(d, "idle_consoles", "sizes", biggest, "idle_cpu_seconds_per_second", "server"), 2
+        ),
+    )
+    burst_n = meta["plan"]["burst"][0] * meta["plan"]["burst"][1]
+    row(
+        f"burst of {burst_n} into one console: received distinct / lost",
+        lambda k, d: f"{_num(_get(d, 'burst', 'distinct'))} / {_num(_get(d, 'burst', 'lost'))}",
+    )
+    row("burst: in order (ids increasing, no prev gaps)", lambda k, d: _burst_order(d))
+    row("burst: seconds to deliver all", lambda k, d: _num(_get(d, "burst", "seconds"), 2))
+    row(
+        f"reconnect storm of {biggest}: resumed within 15 s",
+        lambda k, d: _num(_get(d, "idle_consoles", "reconnect", "resumed_within_deadline")),
+    )
+    row(
+        f"reconnect storm of {biggest}: failed attempts (first error)",
+        lambda k, d: (
+            f"{_num(_get(d, 'idle_consoles', 'reconnect', 'failures'))}"
+            + (
+                f" ({_get(d, 'idle_consoles', 'reconnect', 'failure_sample')[0][:60]})"
+                if _get(d, "idle_consoles", "reconnect", "failure_sample")
+                else ""
+            )
+        ),
+    )
+    row(
+        f"reconnect storm of {biggest}: seconds until all back",
+        lambda k, d: _num(_get(d, "idle_consoles", "reconnect", "all_seconds"), 2),
+    )
+    row(
+        "reconnect storm: sockets that needed a retry",
+        lambda k, d: _num(_get(d, "idle_consoles", "reconnect", "sockets_that_retried")),
+    )
+    row(
+        "new conversations routed/s (operators online while routing)",
+        lambda k, d: (
+            (
+                f"{_num(_get(d, 'pairing', 'routed_per_second'))} "
+                f"({_num(_get(d, 'pairing', 'operators_online_while_routing'))})"
+            )
+            if _get(d, "pairing")
+            else "—"
+        ),
+    )
+    row(
+        "pairing: routed conversations queued although operators were free",
+        lambda k, d: _num(_get(d, "pairing", "routed_but_queued_while_operators_free")),
+    )
+    row("wall seconds for this server's suite", lambda k, d: _num(d.get("wall_seconds")))
+
+    out = [
+        f"# Hub benchmark {meta['timestamp']}{' (QUICK)' if meta['quick'] else ''}",
+        "",
+        f"Commit `{meta['commit']}`, {meta['cpus']} CPUs, Python {meta['python']}, load "
+        f"average at start {', '.join(f'{x:.2f}' for x in meta['loadavg_at_start'])}; whole "
+        f"run {meta.get('wall_seconds', 0):.0f} s.  One client process (bench/client.py) for "
+        f"every server; closed loop = one message in flight per customer/operator pair, "
+        f"{meta['plan']['duration']:.0f} s per point; latency is customer send → operator "
+        "console receipt, same clock.  Servers:",
+        "",
+    ]
+    out += [f"* **{key}**: {label}" for key, label in present]
+    out += [
+        "",
+        "| metric | " + " | ".join(k for k, _ in present) + " |",
+        "|---|" + "---|" * len(present),
+    ]
+    out += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+
+    out += [
+        "",
+        "## Ratios",
+        "",
+        "| figure | hub/naive | hub/bare | hub_pg/naive | hub_pg/bare |",
+        "|---|---|---|---|---|",
+    ]
+    for c in c_points:
+
+        def thr(key: str, c: str = c) -> Any:
+            return _get(shapes, key, "load", c, "throughput")
+
+        out.append(
+            f"| msg/s C={c} | {_ratio(thr('hub'), thr('naive'))} | "
+            f"{_ratio(thr('hub'), thr('bare'))} | {_ratio(thr('hub_pg'), thr('naive'))} | "
+            f"{_ratio(thr('hub_pg'), thr('bare'))} |"
+        )
+    for side in ("customer", "console"):
+
+        def hs(key: str, side: str = side) -> Any:
+            return _get(shapes, key, f"handshake_{side}", "per_second")
+
+        out.append(
+            f"| handshakes/s {side} | {_ratio(hs('hub'), hs('naive'))} | "
+            f"{_ratio(hs('hub'), hs('bare'))} | {_ratio(hs('hub_pg'), hs('naive'))} | "
+            f"{_ratio(hs('hub_pg'), hs('bare'))} |"
+        )
+
+    out += [
+        "",
+        "## Targets (per web process)",
+        "",
+        "| target | hub (1 process) | hub_pg (2 processes) |",
+        "|---|---|---|",
+    ]
+    for label, fn in _targets(shapes, meta):
+        out.append(f"| {label} | {fn('hub')} | {fn('hub_pg')} |")
+
+    layers = results.get("layers")
+    if layers and "error" not in layers:
+        out += [
+            "",
+            "## Channel layer micro-benchmark "
+            "(50 groups x 1 receiver, 1 message in flight per group)",
+            "",
+            "| figure | RedisChannelLayer (classic) | RedisPubSubChannelLayer |",
+            "|---|---|---|",
+        ]
+        for label, path, digits in [
+            ("group messages/s", ("relay", "per_second"), 0),
+            ("messages per CPU second (layer process)", ("relay", "per_cpu_second_client"), 0),
+            ("messages per CPU second (process + redis)", ("relay", "per_cpu_second_total"), 0),
+            ("p50 / p99 ms", None, 0),
+            ("burst 5,000 to one busy receiver: received", ("burst", "received"), 0),
+            ("burst 5,000: dropped", ("burst", "dropped"), 0),
+        ]:
+            cells = []
+            for kind in ("classic", "pubsub"):
+                if path is None:
+                    cells.append(
+                        f"{_get(layers, kind, 'relay', 'p50_ms'):.2f} / "
+                        f"{_get(layers, kind, 'relay', 'p99_ms'):.2f}"
+                    )
+                else:
+                    cells.append(_num(_get(layers, kind, *path), digits))
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+    elif layers:
+        out += ["", f"Channel layer micro-benchmark failed: {layers['error'][-500:]}"]
+    for key, data in shapes.items():
+        problems = dict(data.get("errors") or {})
+        if data.get("error"):
+            problems["suite"] = data["error"]
+        for name, text in problems.items():
+            short = " ".join(text.split())[-500:]
+            out += ["", f"**{key} / {name} failed**: `{short}`"]
+    return "\n".join(out) + "\n"
+
+
+def _burst_order(d: dict[str, Any]) -> str:
+    b = d.get("burst")
+    if not b:
+        return "—"
+    if "ids_strictly_increasing" in b:
+        ok = b["ids_strictly_increasing"] and b["prev_chain_breaks"] == 0
+        return "yes" if ok else f"no ({b['prev_chain_breaks']} gaps)"
+    return "per customer" if b.get("per_customer_in_order") else "no"
+
+
+def _targets(shapes: dict[str, Any], meta: dict[str, Any]) -> list[tuple[str, Any]]:
+    naive50 = _get(shapes, "naive", "load", "50", "throughput")
+    biggest = str(meta["plan"]["idle_sizes"][-1])
+    burst_n = meta["plan"]["burst"][0] * meta["plan"]["burst"][1]
+
+    def verdict(ok: bool | None, text: str) -> str:
+        if ok is None:
+            return f"— {text}".strip()
+        return f"{'met' if ok else '**not met**'}: {text}"
+
+    def throughput(key: str) -> str:
+        thr = _get(shapes, key, "load", "50", "throughput")
+        if not thr or not naive50:
+            return verdict(None, "")
+        per_process = thr / WEB_PROCESSES[key]
+        ratio = per_process / naive50
+        return verdict(
+            ratio >= TARGET_THROUGHPUT_RATIO,
+            f"{per_process:,.0f} msg/s per process = {ratio:.2f}x naive",
+        )
+
+    def p99(key: str) -> str:
+        value = _get(shapes, key, "open", "latency_ms", "p99")
+        lost = _get(shapes, key, "open", "lost")
+        if value is None:
+            return verdict(None, "")
+        return verdict(value <= TARGET_P99_MS and not lost, f"p99 {value:.1f} ms, lost {lost}")
+
+    def memory(key: str) -> str:
+        sizes = _get(shapes, key, "idle_consoles", "sizes") or {}
+        values = [v["kb_per_connection"] for v in sizes.values()]
+        if not values:
+            return verdict(None, "")
+        return verdict(max(values) <= TARGET_KB, " / ".join(f"{v:.1f}" for v in values) + " KB")
+
+    def burst(key: str) -> str:
+        b = _get(shapes, key, "burst")
+        if not b:
+            return verdict(None, "")
+        ok = (
+            b["lost"] == 0
+            and b["duplicates"] == 0
+            and b.get("ids_strictly_increasing", True)
+            and b.get("prev_chain_breaks", 0) == 0
+        )
+        note = "" if b["expected"] >= 5000 else f" (quick run: {b['expected']} only)"
+        return verdict(ok, f"{b['distinct']:,}/{b['expected']:,} distinct, lost {b['lost']}{note}")
+
+    def reconnect(key: str) -> str:
+        r = _get(shapes, key, "idle_consoles", "reconnect")
+        if not r:
+            return verdict(None, "")
+        ok = r["resumed_within_deadline"] == r["count"]
+        note = "" if r["count"] >= 5000 else f" (quick run: {r['count']} only)"
+        return verdict(
+            ok,
+            f"{r['resumed_within_deadline']:,}/{r['count']:,} in 15 s, all in "
+            f"{_num(r['all_seconds'], 2)} s{note}",
+        )
+
+    return [
+        (f"throughput at 50 pairs ≥ {TARGET_THROUGHPUT_RATIO:.0f}x naive relay", throughput),
+        (f"p99 at {meta['plan']['open_rate']} msg/s ≤ {TARGET_P99_MS:.0f} ms", p99),
+        (f"≤ {TARGET_KB:.0f} KB per idle console", memory),
+        (f"burst of {burst_n:,} with 0 lost", burst),
+        (f"{biggest} reconnects resumed within {TARGET_RECONNECT_S:.0f} s", reconnect),
+    ]
