@@ -188,15 +188,21 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def bare_shape(tmp: Path) -> Iterator[Shape]:
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [PYTHON, "-m", "bench.bare_relay", "--port", str(port)]
-    procs = [_spawn(cmd, env, tmp / "bare.log")]
+def _relay_shape(
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    port: int,
+    tmp: Path,
+    extra_pids: dict[str, list[int]] | None = None,
+) -> Iterator[Shape]:
+    """A baseline relay served by one process on ``port`` (restartable between points)."""
+    log = tmp / f"{name}.log"
+    procs = [_spawn(cmd, env, log)]
 
     def restart() -> list[int]:
         _stop(procs[0])
-        procs[0] = _spawn(cmd, env, tmp / "bare.log")
+        procs[0] = _spawn(cmd, env, log)
         wait_port(port, procs[0])
         return [procs[0].pid]
 
@@ -204,17 +210,26 @@ def bare_shape(tmp: Path) -> Iterator[Shape]:
         wait_port(port, procs[0])
         url = f"ws://127.0.0.1:{port}"
         yield Shape(
-            "bare",
+            name,
             "relay",
             [procs[0].pid],
             [url],
             [url],
-            {"web": [procs[0].pid]},
+            {"web": [procs[0].pid], **(extra_pids or {})},
             tmp=tmp,
             restarter=restart,
         )
     finally:
         _stop(procs[0])
+
+
+@contextlib.contextmanager
+def bare_shape(tmp: Path) -> Iterator[Shape]:
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [PYTHON, "-m", "bench.bare_relay", "--port", str(port)]
+    with _relay_shape("bare", cmd, env, port, tmp) as shape:
+        yield shape
 
 
 @contextlib.contextmanager
@@ -228,29 +243,8 @@ def naive_shape(tmp: Path) -> Iterator[Shape]:
             BENCH_REDIS_URL=redis.url,
         )
         cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "bench.naive_relay:application"]
-        procs = [_spawn(cmd, env, tmp / "naive.log")]
-
-        def restart() -> list[int]:
-            _stop(procs[0])
-            procs[0] = _spawn(cmd, env, tmp / "naive.log")
-            wait_port(port, procs[0])
-            return [procs[0].pid]
-
-        try:
-            wait_port(port, procs[0])
-            url = f"ws://127.0.0.1:{port}"
-            yield Shape(
-                "naive",
-                "relay",
-                [procs[0].pid],
-                [url],
-                [url],
-                {"web": [procs[0].pid], "redis": [redis.proc.pid]},
-                tmp=tmp,
-                restarter=restart,
-            )
-        finally:
-            _stop(procs[0])
+        with _relay_shape("naive", cmd, env, port, tmp, {"redis": [redis.proc.pid]}) as shape:
+            yield shape
 
 
 def _seed(env: dict[str, str], count: int, online: int) -> dict[str, Any]:

@@ -16,14 +16,11 @@ from django.conf import settings
 
 from chat import selectors, services
 from chat.events import SUPERVISORS_GROUP, event_frame, operator_group, user_group, webchat_group
-from chat.models import Channel, CustomerIdentity
 from chat.webchat import visitor_from_token, visitor_token_issue, visitor_token_renew
 from hub.asyncdb import run_db
 from hub.auth import logins_still_valid
-from hub.roles import can_supervise, role_of
 from hub.schemas import field
 from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
-from routing.models import OperatorState, Presence
 from routing.services import presence_set
 
 logger = logging.getLogger(__name__)
@@ -36,19 +33,6 @@ _CURSOR = re.compile(r"[0-9]{1,18}")
 def _query(scope: dict) -> dict[str, str]:
     parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return {k: v[-1] for k, v in parsed.items()}
-
-
-def _console_setup(user: Any) -> dict[str, Any] | None:
-    """Role facts the console needs at connect time (one thread hop)."""
-    role = role_of(user)
-    if role is None:
-        return None
-    state = OperatorState.objects.filter(user_id=user.pk).first()
-    return {
-        "role": str(role),
-        "supervisor": can_supervise(user),
-        "presence": state.presence if state else Presence.OFFLINE.value,
-    }
 
 
 class ConsoleWatch:
@@ -147,7 +131,7 @@ class ConsoleConsumer(HubJsonConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        setup = await run_db(_console_setup, self.user)
+        setup = await run_db(selectors.console_setup, actor=self.user)
         if setup is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -319,13 +303,6 @@ class ConsoleConsumer(HubJsonConsumer):
         return {"type": "ack", "presence": state.presence}
 
 
-def _customer_for_visitor(visitor_id: str) -> str | None:
-    identity = CustomerIdentity.objects.filter(
-        channel=Channel.WEBCHAT, external_id=visitor_id
-    ).first()
-    return str(identity.customer_id) if identity else None
-
-
 class WebchatConsumer(HubJsonConsumer):
     """``/ws/webchat/``: a website visitor talking to the bank.
 
@@ -356,7 +333,9 @@ class WebchatConsumer(HubJsonConsumer):
             {"type": "session", "token": token, "visitor_id": self.visitor_id, "resumed": resumed}
         )
         if resumed:
-            self.customer_id = await run_db(_customer_for_visitor, self.visitor_id)
+            self.customer_id = await run_db(
+                selectors.customer_id_for_visitor, visitor_id=self.visitor_id
+            )
             if self.customer_id:
                 await self._join(self.customer_id)
                 after = query.get("after_id")

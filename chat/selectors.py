@@ -10,15 +10,17 @@ from django.db.models import Max, QuerySet
 from django.db.models.functions import Substr
 
 from chat.models import (
+    Channel,
     ConsoleEvent,
     ConsoleLogHorizon,
     Conversation,
     ConversationStatus,
+    CustomerIdentity,
     Direction,
     Message,
 )
 from hub.exceptions import NotFound, ValidationFailed
-from hub.roles import PERM_HANDLE, can_supervise
+from hub.roles import PERM_HANDLE, can_supervise, role_of
 
 
 def _parse_uuid(value: Any) -> uuid.UUID:
@@ -240,3 +242,26 @@ def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100
         messages = list(qs.order_by("-id")[:limit])
         messages.reverse()
     return [message_dict(m) for m in messages]
+
+
+def console_setup(*, actor: AbstractBaseUser) -> dict[str, Any] | None:
+    """What a console needs to know about its user at connect time (None: not staff)."""
+    from routing.models import OperatorState, Presence
+
+    role = role_of(actor)
+    if role is None:
+        return None
+    state = OperatorState.objects.filter(user_id=actor.pk).first()
+    return {
+        "role": str(role),
+        "supervisor": can_supervise(actor),
+        "presence": state.presence if state else Presence.OFFLINE.value,
+    }
+
+
+def customer_id_for_visitor(*, visitor_id: str) -> str | None:
+    """The customer a web chat visitor id stands for, if they have written before."""
+    identity = CustomerIdentity.objects.filter(
+        channel=Channel.WEBCHAT, external_id=visitor_id
+    ).first()
+    return str(identity.customer_id) if identity else None
