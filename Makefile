@@ -27,9 +27,7 @@ run: seed
 	@echo "  Hub demo:  http://127.0.0.1:$(PORT)/console/   (customer side: http://127.0.0.1:$(PORT)/webchat/)"
 	@echo "  Logins:    admin, coordinator, operator1, operator2 — password: demo"
 	@echo ""
-	HUB_DEMO=1 $(BIN)/daphne -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
-		--websocket-max-message-size 262144 --websocket-max-frame-size 262144 \
-		hub.asgi:application
+	HUB_DEMO=1 PORT=$(PORT) $(BIN)/python -m hub.serve
 
 ## The whole suite: PostgreSQL + Redis (local servers) and the embedded default.
 test: install

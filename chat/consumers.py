@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,10 +23,6 @@ from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
 from routing.services import presence_set
 
 logger = logging.getLogger(__name__)
-
-
-# An event or message id in a query string: ASCII digits only, within a bigint.
-_CURSOR = re.compile(r"[0-9]{1,18}")
 
 
 def _query(scope: dict) -> dict[str, str]:
@@ -48,20 +43,41 @@ class ConsoleWatch:
         self.consoles: dict[str, ConsoleConsumer] = {}
         self._task: asyncio.Task | None = None
         self._pending: set[asyncio.Task] = set()
+        # Consoles that just opened, waiting for their one head check (see ``add``).
+        self._fresh: dict[str, ConsoleConsumer] = {}
+        self._fresh_task: asyncio.Task | None = None
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    def add(self, console: ConsoleConsumer) -> None:
+    def add(self, console: ConsoleConsumer, *, fresh: bool = False) -> None:
+        """Watch a console.  ``fresh``: it has just read the log and then joined its
+        groups, so check its stream head once, soon — batched with every console that
+        opened in the same few milliseconds (one query for a whole reconnect storm)."""
         self.consoles[console.channel_name] = console
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run())
+        if fresh:
+            self._fresh[console.channel_name] = console
+            task = self._fresh_task
+            if task is None or task.done() or task.get_loop() is not loop:
+                self._fresh_task = loop.create_task(self._check_fresh())
 
     def discard(self, console: ConsoleConsumer) -> None:
         self.consoles.pop(getattr(console, "channel_name", ""), None)
+        self._fresh.pop(getattr(console, "channel_name", ""), None)
+
+    async def _check_fresh(self) -> None:
+        while self._fresh:
+            await asyncio.sleep(FRESH_CHECK_DELAY_SECONDS)
+            batch, self._fresh = list(self._fresh.values()), {}
+            try:
+                await self._catch_up_behind(batch)
+            except Exception:  # the periodic safety poll covers these consoles too
+                logger.warning("fresh console head check failed", exc_info=True)
 
     async def _run(self) -> None:
         since_poll = 0.0
@@ -88,7 +104,10 @@ class ConsoleWatch:
                 self._spawn(console.close_for("session_ended"))
 
     async def _poll_heads(self) -> None:
-        consoles = list(self.consoles.values())
+        await self._catch_up_behind(list(self.consoles.values()))
+
+    async def _catch_up_behind(self, consoles: list[ConsoleConsumer]) -> None:
+        """Tell each console whose stream head is past what it has sent to catch up."""
         operator_ids = sorted({c.user.pk for c in consoles if not c.supervisor})
         heads = await run_db(selectors.stream_heads, operator_ids=operator_ids)
         log_head = 0
@@ -99,6 +118,10 @@ class ConsoleWatch:
             if head > console.last_sent:
                 self._spawn(console.catch_up_if_behind(head))
 
+
+# How long a just-opened console waits for its head check: long enough to batch a storm's
+# consoles into one query, short enough that an event racing the handshake arrives at once.
+FRESH_CHECK_DELAY_SECONDS = 0.05
 
 console_watch = ConsoleWatch()
 
@@ -128,41 +151,47 @@ class ConsoleConsumer(HubJsonConsumer):
         self._stream_lock = asyncio.Lock()
         self.groups_joined: list[str] = []
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
+        token = self.scope.get("hub_token")
+        if token is None and (self.user is None or not self.user.is_authenticated):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        setup = await run_db(selectors.console_setup, actor=self.user)
-        if setup is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+        opening = await run_db(
+            selectors.console_open,
+            actor=self.user,
+            token=token,
+            last_event_id=_query(self.scope).get("last_event_id"),
+            limit=settings.HUB_CONSOLE_REPLAY_LIMIT,
+        )
+        if opening.refused is not None:
+            forbidden = opening.refused == "forbidden"
+            await self.close(code=CLOSE_FORBIDDEN if forbidden else CLOSE_UNAUTHENTICATED)
             return
-        self.supervisor = setup["supervisor"]
-        stream = SUPERVISORS_GROUP if self.supervisor else operator_group(self.user.pk)
-        for group in (stream, user_group(self.user.pk)):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        self.user = opening.user
+        self.supervisor = opening.setup["supervisor"]
         session = self.scope.get("session")
-        self.session_key = (
-            None if self.scope.get("hub_token") else getattr(session, "session_key", None)
-        )
-        await self.send_json(
-            {
-                "type": "hello",
-                "user": {"id": self.user.pk, "username": self.user.get_username()},
-                "role": setup["role"],
-                "supervisor": self.supervisor,
-                "presence": setup["presence"],
-            }
-        )
-        last = _query(self.scope).get("last_event_id")
+        self.session_key = None if token else getattr(session, "session_key", None)
+        stream = SUPERVISORS_GROUP if self.supervisor else operator_group(self.user.pk)
         async with self._stream_lock:
-            if last is not None and _CURSOR.fullmatch(last):
-                await self._replay_or_snapshot(int(last))
-            elif last is not None:
-                await self.send_json({"type": "resync", "reason": "unknown_event_id"})
-                await self._send_snapshot()
-            else:
-                await self._send_snapshot()
-        console_watch.add(self)
+            # Doorbells arriving from here on wait for the lock and are dropped when the
+            # frames below already hold them (ids at or below last_sent).
+            for group in (stream, user_group(self.user.pk)):
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined.append(group)
+            await self.send_json(
+                {
+                    "type": "hello",
+                    "user": {"id": self.user.pk, "username": self.user.get_username()},
+                    "role": opening.setup["role"],
+                    "supervisor": self.supervisor,
+                    "presence": opening.setup["presence"],
+                }
+            )
+            for frame in opening.frames:
+                await self.send_json(frame)
+            self.last_sent = opening.last_sent
+        # An event committed after the read above but before the join rang no doorbell
+        # here: the watch checks this console's stream head once, batched with the others.
+        console_watch.add(self, fresh=True)
 
     async def disconnect(self, code: int) -> None:
         console_watch.discard(self)
@@ -339,10 +368,14 @@ class WebchatConsumer(HubJsonConsumer):
             if self.customer_id:
                 await self._join(self.customer_id)
                 after = query.get("after_id")
+                if not (after and selectors.CURSOR_PATTERN.fullmatch(after)):
+                    after = None
                 messages = await run_db(
                     selectors.customer_history,
                     customer_id=self.customer_id,
-                    after_id=int(after) if after and _CURSOR.fullmatch(after) else None,
+                    after_id=int(after)
+                    if after and selectors.CURSOR_PATTERN.fullmatch(after)
+                    else None,
                 )
                 await self.send_json({"type": "history", "messages": messages})
 

@@ -16,8 +16,10 @@ import logging
 from typing import Any, TypedDict
 
 from django.db import connection
+from django.utils import timezone
 
 from chat.models import ConsoleEvent
+from chat.store import console_event_insert
 from hub.doorbell import publish_now, publish_on_commit
 
 __all__ = ["publish_now", "publish_on_commit"]  # re-exported for the chat services
@@ -25,8 +27,6 @@ __all__ = ["publish_now", "publish_on_commit"]  # re-exported for the chat servi
 logger = logging.getLogger(__name__)
 
 SUPERVISORS_GROUP = "console.all"
-# Any constant will do; it names "appending to the console event log" for pg_advisory locks.
-_EVENT_LOG_LOCK_KEY = 0x6875_6265  # "hube"
 
 
 def operator_group(user_id: int) -> str:
@@ -57,8 +57,9 @@ def console_event_append(
     payload: dict[str, Any],
     conversation_id: Any = None,
     operator_id: int | None = None,
-) -> ConsoleEvent:
-    """Append one event to the log and ring its streams' doorbells after commit.
+) -> dict[str, Any]:
+    """Append one event to the log and ring its streams' doorbells after commit; returns
+    the event as it travels on the channel layer (``event_wire``).
 
     Must run inside ``transaction.atomic``.  Rows are appended in commit order: on
     PostgreSQL an advisory transaction lock is taken just before the insert and held until
@@ -69,36 +70,28 @@ def console_event_append(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("console_event_append must run inside transaction.atomic")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK_KEY])
-    table = ConsoleEvent._meta.db_table
-    with connection.cursor() as cursor:
-        # Both streams' previous ids in one round trip (each an index-only max); the table
-        # name is ours, the operator id a parameter.
-        cursor.execute(
-            f"SELECT (SELECT MAX(id) FROM {table}), "
-            f"(SELECT MAX(id) FROM {table} WHERE operator_id = %s)",
-            [operator_id],
-        )
-        prev_all, prev_operator = cursor.fetchone()
-    prev_all = prev_all or 0
-    if operator_id is not None:
-        prev_operator = prev_operator or 0
-    event = ConsoleEvent.objects.create(
+    event_id, prev_all, prev_operator = console_event_insert(
         kind=kind,
         payload=payload,
         conversation_id=conversation_id,
         operator_id=operator_id,
-        prev_all=prev_all,
-        prev_operator=prev_operator,
+        now=timezone.now(),
     )
-    doorbell = {"type": "console.event", "event": event_wire(event)}
+    wire = {
+        "id": event_id,
+        "prev_all": prev_all,
+        "prev_operator": prev_operator,
+        "operator_id": operator_id,
+        "name": kind,
+        "conversation_id": str(conversation_id) if conversation_id else None,
+        "data": payload,
+    }
+    doorbell = {"type": "console.event", "event": wire}
     sends = [(SUPERVISORS_GROUP, doorbell)]
     if operator_id is not None:
         sends.append((operator_group(operator_id), doorbell))
     publish_on_commit(sends)
-    return event
+    return wire
 
 
 def event_wire(event: ConsoleEvent) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -105,21 +104,28 @@ class BearerTokenMiddleware:
 
 
 class BearerTokenWebsocketMiddleware:
-    """WebSocket: a bearer token on the handshake overrides the session user."""
+    """WebSocket: a bearer token on the handshake authenticates the socket; without one the
+    session cookie does (Channels' session and auth middleware).
+
+    A token handshake skips the session middleware and leaves the token in
+    ``scope["hub_token"]`` with an anonymous user: the consumer resolves it in its first
+    database hop (``chat.selectors.console_open``) together with everything else the
+    handshake reads, rather than on Channels' single sync thread in a hop of its own.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.session_auth = AuthMiddlewareStack(inner)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> Any:
         raw = bearer_from_headers(scope.get("headers", []))
-        if raw is not None:
-            user = await database_sync_to_async(user_for_token)(raw)
-            scope = dict(scope, user=user or AnonymousUser(), hub_token=raw)
-        return await self.inner(scope, receive, send)
+        if raw is None:
+            return await self.session_auth(scope, receive, send)
+        return await self.inner(dict(scope, user=AnonymousUser(), hub_token=raw), receive, send)
 
 
 def StaffAuthStack(inner: Any) -> Any:
-    return AuthMiddlewareStack(BearerTokenWebsocketMiddleware(inner))
+    return BearerTokenWebsocketMiddleware(inner)
 
 
 def logins_still_valid(logins: list[tuple[int, str | None, str | None]]) -> list[bool]:

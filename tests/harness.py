@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from hub.serve import daphne_command
 from tests.services import PG_URL, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,18 +129,7 @@ class HubProcess:
     def start(self, timeout: float = 30) -> HubProcess:
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [
-                DAPHNE,
-                # A deep listen backlog: daphne's -p gives 50, and a reconnect storm of
-                # thousands of consoles overflows it (connections reset before HTTP).
-                "-e",
-                f"tcp:port={self.port}:interface=127.0.0.1:backlog=4096",
-                "--websocket-max-message-size",
-                "262144",
-                "--websocket-max-frame-size",
-                "262144",
-                "hub.asgi:application",
-            ],
+            daphne_command(port=self.port),
             cwd=ROOT,
             env=self.env,
             stdout=log,
