@@ -20,7 +20,7 @@ from hub.asyncdb import run_db
 from hub.auth import logins_still_valid
 from hub.schemas import field
 from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
-from routing.services import presence_set
+from routing.services import operators_console_seen, presence_set
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +81,21 @@ class ConsoleWatch:
 
     async def _run(self) -> None:
         since_poll = 0.0
+        since_seen = settings.HUB_CONSOLE_SEEN_SECONDS  # mark new consoles seen at once
         while self.consoles:
             revalidate = settings.HUB_WS_REVALIDATE_SECONDS
             await asyncio.sleep(revalidate)
             since_poll += revalidate
+            since_seen += revalidate
             try:
                 await self._revalidate()
                 if since_poll >= settings.HUB_CONSOLE_SAFETY_POLL_SECONDS:
                     since_poll = 0.0
                     await self._poll_heads()
+                if since_seen >= settings.HUB_CONSOLE_SEEN_SECONDS:
+                    since_seen = 0.0
+                    user_ids = sorted({c.user.pk for c in self.consoles.values()})
+                    await run_db(operators_console_seen, user_ids=user_ids)
             except Exception:  # the watch must outlive a database or network hiccup
                 logger.warning("console watch round failed", exc_info=True)
         self._task = None
@@ -320,6 +326,7 @@ class ConsoleConsumer(HubJsonConsumer):
             services.conversation_close,
             actor=self.user,
             conversation_id=field(content, "conversation_id", str, max_length=64),
+            resolution_id=field(content, "resolution_id", int, required=False, minimum=1),
         )
         return {"type": "ack", "conversation": conversation}
 
@@ -355,6 +362,8 @@ class WebchatConsumer(HubJsonConsumer):
         else:  # a fresh signature: an active visitor's identity never ages out
             token = visitor_token_renew(self.visitor_id)
         self.customer_id: str | None = None
+        # The website's query type for new conversations (``?type=payments``), if any.
+        self.entry_point = (query.get("type") or "")[:200] or None
         self.groups_joined = []
         self._join_retry: asyncio.Task | None = None
         await self.accept()
@@ -421,6 +430,7 @@ class WebchatConsumer(HubJsonConsumer):
             client_id=field(content, "client_id", str, max_length=100),
             text=field(content, "text", str),
             display_name=field(content, "name", str, required=False, default="", max_length=200),
+            entry_point=self.entry_point,
         )
         if self.customer_id is None:
             self.customer_id = result.conversation["customer"]["id"]

@@ -78,6 +78,20 @@ class Conversation(models.Model):
     operator_read_up_to = models.BigIntegerField(default=0)
     unread_count = models.PositiveIntegerField(default=0)
     last_message_id = models.BigIntegerField(null=True, blank=True)
+    # The query type routes the conversation (routing.QueryType); None while the customer
+    # has not yet answered the type menu.
+    query_type = models.ForeignKey(
+        "routing.QueryType", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # How many times the type menu was sent without a recognisable answer.
+    type_menu_asked = models.PositiveSmallIntegerField(default=0)
+    resolution = models.ForeignKey(
+        "routing.ResolutionReason",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
 
     class Meta:
         permissions = [

@@ -41,7 +41,7 @@ def access_conversation(
     Supervisors may watch any conversation; acting on one (``act=True``: sending, closing,
     marking read) is for the operator it is assigned to.
     """
-    qs = Conversation.objects.select_related("customer", "operator")
+    qs = Conversation.objects.select_related("customer", "operator", "query_type", "resolution")
     if lock:
         qs = qs.select_for_update(of=("self",))
     if act or not can_supervise(actor):
@@ -108,12 +108,26 @@ def conversation_dict(conversation: Conversation) -> dict[str, Any]:
         "read_up_to": conversation.operator_read_up_to,
         "unread": conversation.unread_count,
         "last_message_id": conversation.last_message_id,
+        "query_type": _query_type_dict(conversation),
+        "awaiting_type": conversation.query_type_id is None and conversation.type_menu_asked > 0,
+        "resolution": (
+            {"id": conversation.resolution_id, "name": conversation.resolution.name}
+            if conversation.resolution_id
+            else None
+        ),
     }
+
+
+def _query_type_dict(conversation: Conversation) -> dict[str, Any] | None:
+    if conversation.query_type_id is None:
+        return None
+    query_type = conversation.query_type
+    return {"id": query_type.pk, "code": query_type.code, "name": query_type.name}
 
 
 def conversations_for_console(*, actor: AbstractBaseUser) -> QuerySet[Conversation]:
     """Open conversations a console lists: the operator's own, or all for supervisors."""
-    qs = Conversation.objects.select_related("customer", "operator").exclude(
+    qs = Conversation.objects.select_related("customer", "operator", "query_type").exclude(
         status=ConversationStatus.CLOSED
     )
     if not can_supervise(actor):

@@ -7,6 +7,7 @@ commit (chat.events).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +32,16 @@ from chat.models import (
 )
 from chat.selectors import access_conversation, conversation_dict, message_dict
 from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
-from routing.services import conversation_route, operator_slot_freed
+from routing.classify import conversation_classify_and_route, type_answer_handle
+from routing.services import (
+    conversation_reopen,
+    operator_slot_freed,
+    resolution_check,
+    routing_settings_get,
+)
+
+# The author name shown for messages the hub sends by itself.
+SYSTEM_AUTHOR = "Bank"
 
 
 @dataclass(frozen=True)
@@ -89,28 +99,57 @@ def customer_identity_ensure(
         )
 
 
-def _open_conversation_locked(*, customer: Customer, channel: str) -> tuple[Conversation, bool]:
-    """The customer's open conversation on the channel, locked; a new one if none."""
+def _open_conversation_locked(
+    *, customer: Customer, channel: str
+) -> tuple[Conversation, str | None]:
+    """The customer's open conversation on the channel, locked, and how it came to be open
+    for this message: None (it already was), ``"reopened"`` (closed within the reopen
+    window) or ``"opened"`` (a new one)."""
+    related = ("customer", "operator", "query_type")
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("customer", "operator")
+        .select_related(*related)
         .filter(customer=customer, channel=channel)
         .exclude(status=ConversationStatus.CLOSED)
         .first()
     )
     if conversation is not None:
-        return conversation, False
+        return conversation, None
+    window = routing_settings_get().reopen_window_minutes
+    if window:
+        recent = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related(*related)
+            .filter(
+                customer=customer,
+                channel=channel,
+                status=ConversationStatus.CLOSED,
+                closed_at__gte=timezone.now() - timedelta(minutes=window),
+            )
+            .order_by("-closed_at")
+            .first()
+        )
+        if recent is not None:
+            recent.status = ConversationStatus.QUEUED
+            recent.closed_at = None
+            recent.resolution = None
+            try:
+                with transaction.atomic():
+                    recent.save(update_fields=["status", "closed_at", "resolution"])
+            except IntegrityError:  # another process opened a new one first
+                return _open_conversation_locked(customer=customer, channel=channel)
+            return recent, "reopened"
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(customer=customer, channel=channel)
     except IntegrityError:  # another process opened it first
         conversation = (
             Conversation.objects.select_for_update(of=("self",))
-            .select_related("customer", "operator")
+            .select_related(*related)
             .get(customer=customer, channel=channel, status__in=["queued", "assigned"])
         )
-        return conversation, False
-    return conversation, True
+        return conversation, None
+    return conversation, "opened"
 
 
 def inbound_message_receive(
@@ -120,8 +159,12 @@ def inbound_message_receive(
     channel_message_id: str,
     text: str,
     display_name: str = "",
+    entry_point: str | None = None,
 ) -> MessageResult:
     """Store a customer's message, opening (and routing) a conversation if needed.
+
+    ``entry_point`` (a widget's type code, a channel number) gives a new conversation its
+    query type; without one the type menu or the default type does (routing.classify).
 
     Idempotent on ``(channel, channel_message_id)``: a replay returns the stored message.
     Emits ``chat.message_created`` to the assigned operator's stream (and supervisors'),
@@ -143,8 +186,9 @@ def inbound_message_receive(
                     text=text,
                     now=timezone.now(),
                 )
+            how = None
             if stored is None:
-                stored = _inbound_open_and_append(
+                *stored, how = _inbound_open_and_append(
                     channel=channel,
                     external_id=external_id,
                     channel_message_id=channel_message_id,
@@ -152,6 +196,14 @@ def inbound_message_receive(
                     display_name=display_name,
                 )
             conversation, message = stored
+            # Routing before the announcement, so the message reaches the operator who now
+            # holds the conversation.
+            if how == "opened":
+                conversation_classify_and_route(conversation=conversation, entry_point=entry_point)
+            elif how == "reopened":
+                conversation_reopen(conversation=conversation)
+            elif conversation.query_type_id is None and conversation.type_menu_asked:
+                type_answer_handle(conversation=conversation, text=text)
             if display_name and conversation.customer.display_name != display_name[:200]:
                 Customer.objects.filter(pk=conversation.customer_id).update(
                     display_name=display_name[:200]
@@ -170,15 +222,13 @@ def inbound_message_receive(
 
 def _inbound_open_and_append(
     *, channel: str, external_id: str, channel_message_id: str, text: str, display_name: str
-) -> tuple[Conversation, Message]:
+) -> tuple[Conversation, Message, str | None]:
     """A first message from a new customer, or one whose last conversation was closed:
-    the identity, a conversation (routed) and the message, on the ORM."""
+    the identity, a conversation and the message, on the ORM (routing is the caller's)."""
     identity = customer_identity_ensure(
         channel=channel, external_id=external_id, display_name=display_name
     )
-    conversation, opened = _open_conversation_locked(customer=identity.customer, channel=channel)
-    if opened:
-        conversation_route(conversation=conversation)
+    conversation, how = _open_conversation_locked(customer=identity.customer, channel=channel)
     message = Message.objects.create(
         conversation=conversation,
         direction=Direction.INBOUND,
@@ -198,13 +248,19 @@ def _inbound_open_and_append(
             "unread_count",
         ]
     )
-    return conversation, message
+    return conversation, message, how
 
 
 def webchat_message_receive(
-    *, visitor_id: str, client_id: str, text: str, display_name: str = ""
+    *,
+    visitor_id: str,
+    client_id: str,
+    text: str,
+    display_name: str = "",
+    entry_point: str | None = None,
 ) -> MessageResult:
-    """A web chat visitor's message; ``client_id`` makes retries idempotent."""
+    """A web chat visitor's message; ``client_id`` makes retries idempotent;
+    ``entry_point`` is the widget's query type code, if the website set one."""
     client_id = _clean_client_id(client_id)
     return inbound_message_receive(
         channel=Channel.WEBCHAT,
@@ -212,7 +268,24 @@ def webchat_message_receive(
         channel_message_id=f"in:{visitor_id}:{client_id}",
         text=text,
         display_name=display_name,
+        entry_point=entry_point,
     )
+
+
+def system_message_send(*, conversation: Conversation, text: str) -> dict[str, Any]:
+    """A message from the hub itself (queue position, the type menu) to the customer, on
+    the conversation's timeline.  Runs inside the caller's transaction."""
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        text=text[: settings.HUB_MESSAGE_MAX_CHARS],
+        channel=conversation.channel,
+        channel_message_id=f"sys:{uuid.uuid4().hex}",
+    )
+    conversation.last_message_at = message.created_at
+    conversation.last_message_id = message.id
+    conversation.save(update_fields=["last_message_at", "last_message_id"])
+    return _announce_message(conversation, message, author_name=SYSTEM_AUTHOR).message
 
 
 def operator_message_send(
@@ -333,18 +406,29 @@ def conversation_mark_read(
         return conversation_dict(conversation)
 
 
-def conversation_close(*, actor: AbstractBaseUser, conversation_id: Any) -> dict[str, Any]:
-    """The assigned operator closes the query.  Emits ``chat.conversation_closed``, then
-    ``routing.conversation_assigned`` for a queued conversation taking the freed slot."""
+def conversation_close(
+    *, actor: AbstractBaseUser, conversation_id: Any, resolution_id: int | None = None
+) -> dict[str, Any]:
+    """The assigned operator closes the query with a resolution reason valid for its type.
+
+    Raises NotFound (not theirs), ConversationClosed, and ValidationFailed with
+    ``resolution_required`` when the reason is missing, unknown, retired or not for this
+    type (a reason is required as soon as one is configured for the type).  Emits
+    ``chat.conversation_closed``, then ``routing.conversation_assigned`` for a queued
+    conversation taking the freed slot.
+    """
     with transaction.atomic():
         conversation = access_conversation(
             actor=actor, conversation_id=conversation_id, lock=True, act=True
         )
         if conversation.status == ConversationStatus.CLOSED:
             raise ConversationClosed("The conversation is already closed.")
+        conversation.resolution = resolution_check(
+            query_type_id=conversation.query_type_id, resolution_id=resolution_id
+        )
         conversation.status = ConversationStatus.CLOSED
         conversation.closed_at = timezone.now()
-        conversation.save(update_fields=["status", "closed_at"])
+        conversation.save(update_fields=["status", "closed_at", "resolution"])
         summary = conversation_dict(conversation)
         console_event_append(
             kind="chat.conversation_closed",

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from chat.models import ConsoleEvent, Conversation, Customer, CustomerIdentity, Message
+from routing.models import QueryType
 
 # Any constant will do; it names "appending to the console event log" for pg_advisory locks.
 EVENT_LOG_LOCK_KEY = 0x6875_6265  # "hube"
@@ -39,6 +40,9 @@ _CONVERSATION_COLUMNS = (
     "operator_read_up_to",
     "unread_count",
     "last_message_id",
+    "query_type_id",
+    "type_menu_asked",
+    "resolution_id",
 )
 _DATETIME_COLUMNS = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at"))
 
@@ -121,7 +125,8 @@ def inbound_append(
 ) -> tuple[Conversation, Message] | None:
     """Store a customer message on their open conversation of the channel, in three
     statements: lock the conversation (with the names a console shows), insert the message,
-    update the conversation's counters returning its row.  None when the customer has no
+    update the conversation's counters returning its row (with the names a console shows:
+    customer, operator, query type).  None when the customer has no
     open conversation on the channel (the caller opens and routes one).  Raises
     IntegrityError for a channel message id already stored.  Runs inside an atomic block.
     """
@@ -129,17 +134,19 @@ def inbound_append(
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.id, cu.display_name, u.username, u.first_name, u.last_name "
+            f"SELECT c.id, cu.display_name, u.username, u.first_name, u.last_name, "
+            f"qt.code, qt.name "
             f"FROM {_table(Conversation)} c "
             f"JOIN {_table(Customer)} cu ON cu.id = c.customer_id "
             f"LEFT JOIN {user_table} u ON u.id = c.operator_id "
+            f"LEFT JOIN {_table(QueryType)} qt ON qt.id = c.query_type_id "
             f"WHERE c.customer_id = %s AND c.channel = %s AND NOT (c.status = 'closed'){lock}",
             [_uuid_param(customer_id), channel],
         )
         row = cursor.fetchone()
         if row is None:
             return None
-        conversation_id, customer_name, username, first_name, last_name = row
+        conversation_id, customer_name, username, first_name, last_name, type_code, type_name = row
         at = _datetime_param(now)
         cursor.execute(
             f"INSERT INTO {_table(Message)} "
@@ -167,6 +174,10 @@ def inbound_append(
             username=username,
             first_name=first_name,
             last_name=last_name,
+        )
+    if values["query_type_id"] is not None:
+        conversation.query_type = QueryType(
+            pk=values["query_type_id"], code=type_code, name=type_name
         )
     message = Message(
         id=message_id,

@@ -101,10 +101,13 @@ def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
 @require_POST
 @staff_api
 def api_close(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    body = parse_json_body(request) if request.body else {}
     return JsonResponse(
         {
             "conversation": services.conversation_close(
-                actor=request.user, conversation_id=conversation_id
+                actor=request.user,
+                conversation_id=conversation_id,
+                resolution_id=field(body, "resolution_id", int, required=False, minimum=1),
             )
         }
     )

@@ -29,6 +29,12 @@ class ErrorCode(StrEnum):
     # domain
     CONVERSATION_CLOSED = "conversation_closed"
     CONFLICT = "conflict"
+    OPERATOR_UNAVAILABLE = "operator_unavailable"  # offline, away or on a scheduled absence
+    OPERATOR_UNQUALIFIED = "operator_unqualified"  # does not serve the query type
+    OPERATOR_AT_CAPACITY = "operator_at_capacity"
+    NOTHING_TO_DERIVE = "nothing_to_derive"
+    RESOLUTION_REQUIRED = "resolution_required"  # closing needs a valid reason for the type
+    STALE_VERSION = "stale_version"  # someone else saved the same settings first
     INTERNAL_ERROR = "internal_error"
     METHOD_NOT_ALLOWED = "method_not_allowed"
 
@@ -40,9 +46,13 @@ class HubError(Exception):
     status: int = 400
     default_message: str = "The request could not be processed."
 
-    def __init__(self, message: str | None = None, **data: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, code: ErrorCode | None = None, **data: Any
+    ) -> None:
         self.message = message or self.default_message
         self.data = data
+        if code is not None:  # a more precise code than the class's own
+            self.code = code
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,11 +63,6 @@ class ValidationFailed(HubError):
     code = ErrorCode.INVALID_VALUE
     status = 400
     default_message = "A field has an invalid value."
-
-    def __init__(self, message: str | None = None, *, code: ErrorCode | None = None, **data: Any):
-        super().__init__(message, **data)
-        if code is not None:
-            self.code = code
 
 
 class NotAuthenticated(HubError):

@@ -21,11 +21,23 @@ class Role(StrEnum):
 PERM_HANDLE = "chat.handle_conversation"  # answer the conversations assigned to you
 PERM_SUPERVISE = "chat.supervise_conversations"  # watch every conversation live
 PERM_MANAGE_USERS = "hub.manage_staff_users"
+PERM_DERIVE = "routing.derive_conversations"  # transfer one conversation to another operator
+PERM_BATCH_DERIVE = "routing.batch_derive"  # move all of an operator's conversations at once
+PERM_FORCE_DERIVATION = "routing.force_derivation"  # transfer beyond the target's capacity
+PERM_MANAGE_ROUTING = "routing.manage_routing"  # query types, reasons, routing settings
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: [PERM_HANDLE],
-    Role.COORDINATOR: [PERM_HANDLE, PERM_SUPERVISE],
-    Role.ADMIN: [PERM_HANDLE, PERM_SUPERVISE, PERM_MANAGE_USERS],
+    Role.COORDINATOR: [PERM_HANDLE, PERM_SUPERVISE, PERM_DERIVE, PERM_MANAGE_ROUTING],
+    Role.ADMIN: [
+        PERM_HANDLE,
+        PERM_SUPERVISE,
+        PERM_MANAGE_USERS,
+        PERM_DERIVE,
+        PERM_MANAGE_ROUTING,
+        PERM_BATCH_DERIVE,
+        PERM_FORCE_DERIVATION,
+    ],
 }
 
 

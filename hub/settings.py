@@ -201,6 +201,8 @@ HUB_WS_RATE_BURST = _env_int("HUB_WS_RATE_BURST", 40)
 HUB_WS_REVALIDATE_SECONDS = _env_float("HUB_WS_REVALIDATE_SECONDS", 2.0)
 # A console idle this long re-reads the event log, catching anything whose doorbell was lost.
 HUB_CONSOLE_SAFETY_POLL_SECONDS = _env_float("HUB_CONSOLE_SAFETY_POLL_SECONDS", 5.0)
+# How often each process records which operators have a console open (routing's away grace).
+HUB_CONSOLE_SEEN_SECONDS = _env_float("HUB_CONSOLE_SEEN_SECONDS", 10.0)
 # Replays longer than this are answered with a fresh snapshot instead.
 HUB_CONSOLE_REPLAY_LIMIT = _env_int("HUB_CONSOLE_REPLAY_LIMIT", 10_000)
 HUB_MESSAGE_MAX_CHARS = _env_int("HUB_MESSAGE_MAX_CHARS", 4096)
