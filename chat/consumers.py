@@ -20,6 +20,8 @@ from hub.asyncdb import run_db
 from hub.auth import logins_still_valid
 from hub.schemas import field
 from hub.ws import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, HubJsonConsumer
+from routing import selectors as routing_selectors
+from routing import services as routing_services
 from routing.services import operators_console_seen, presence_set
 
 logger = logging.getLogger(__name__)
@@ -149,6 +151,11 @@ class ConsoleConsumer(HubJsonConsumer):
         "conversation.read": "act_read",
         "conversation.close": "act_close",
         "presence.set": "act_presence",
+        "conversation.transfer": "act_transfer",
+        "conversation.set_type": "act_set_type",
+        "derivation.preview": "act_derivation_preview",
+        "derivation.run": "act_derivation_run",
+        "routing.options": "act_routing_options",
     }
 
     async def connect(self) -> None:
@@ -337,6 +344,54 @@ class ConsoleConsumer(HubJsonConsumer):
             presence=field(content, "presence", str, max_length=16),
         )
         return {"type": "ack", "presence": state.presence}
+
+    # ``to_operator_id`` must be present; an explicit null means "the queue" (transfer) or
+    # "spread over the online operators" (derivation).  field() treats null as absent, so
+    # it is required only when the key is missing: absent → missing_field, null → None.
+    async def act_transfer(self, content: dict) -> dict:
+        conversation = await run_db(
+            routing_services.conversation_transfer,
+            actor=self.user,
+            conversation_id=field(content, "conversation_id", str, max_length=64),
+            to_operator_id=field(content, "to_operator_id", int, nullable=True, minimum=1),
+            note=field(content, "note", str, required=False, default="", max_length=2000),
+            force=field(content, "force", bool, required=False, default=False),
+        )
+        return {"type": "ack", "conversation": conversation}
+
+    async def act_set_type(self, content: dict) -> dict:
+        conversation = await run_db(
+            routing_services.conversation_type_set,
+            actor=self.user,
+            conversation_id=field(content, "conversation_id", str, max_length=64),
+            query_type_id=field(content, "query_type_id", int, minimum=1),
+        )
+        return {"type": "ack", "conversation": conversation}
+
+    async def act_derivation_preview(self, content: dict) -> dict:
+        plan = await run_db(
+            routing_services.derivation_preview,
+            actor=self.user,
+            from_operator_id=field(content, "from_operator_id", int, minimum=1),
+            to_operator_id=field(content, "to_operator_id", int, nullable=True, minimum=1),
+            force=field(content, "force", bool, required=False, default=False),
+        )
+        return {"type": "derivation_preview", **plan}
+
+    async def act_derivation_run(self, content: dict) -> dict:
+        summary = await run_db(
+            routing_services.operator_conversations_derive,
+            actor=self.user,
+            from_operator_id=field(content, "from_operator_id", int, minimum=1),
+            to_operator_id=field(content, "to_operator_id", int, nullable=True, minimum=1),
+            force=field(content, "force", bool, required=False, default=False),
+            note=field(content, "note", str, required=False, default="", max_length=2000),
+        )
+        return {"type": "ack", "derivation": summary}
+
+    async def act_routing_options(self, content: dict) -> dict:
+        options = await run_db(routing_selectors.routing_options, actor=self.user)
+        return {"type": "routing_options", **options}
 
 
 class WebchatConsumer(HubJsonConsumer):

@@ -9,6 +9,7 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Max, QuerySet
 from django.db.models.functions import Substr
 
@@ -23,7 +24,7 @@ from chat.models import (
     Message,
 )
 from hub.exceptions import NotFound, ValidationFailed
-from hub.roles import PERM_HANDLE, can_supervise, role_of
+from hub.roles import PERM_HANDLE, can_supervise, permissions_preload, role_of
 
 
 def _parse_uuid(value: Any) -> uuid.UUID:
@@ -57,6 +58,9 @@ def access_conversation(
 # An event id in a query string: ASCII digits only, within a bigint.
 CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
 
+# The author name shown for messages the hub sends by itself.
+SYSTEM_AUTHOR = "Bank"
+
 # Snapshot rows carry the start of the newest message for the conversation list.
 PREVIEW_CHARS = 200
 # Conversations a snapshot lists at most (newest activity first); ``truncated`` says so.
@@ -75,6 +79,8 @@ def message_dict(message: Message, *, author_name: str | None = None) -> dict[st
     if author_name is None and message.author_id is not None:
         author = message.author
         author_name = author.get_full_name() or author.get_username()
+    elif author_name is None and message.direction == Direction.OUTBOUND:
+        author_name = SYSTEM_AUTHOR  # sent by the hub itself (queue position, type menu)
     return {
         "id": message.id,
         "conversation_id": str(message.conversation_id),
@@ -197,6 +203,19 @@ def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
     }
 
 
+def _log_bounds() -> tuple[int, int]:
+    """The newest event id and the pruning horizon, in one round trip."""
+    events = connection.ops.quote_name(ConsoleEvent._meta.db_table)
+    horizons = connection.ops.quote_name(ConsoleLogHorizon._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {events}), "
+            f"(SELECT pruned_up_to FROM {horizons} WHERE id = 1)"
+        )
+        head, horizon = cursor.fetchone()
+    return head or 0, horizon or 0
+
+
 class ReplayUnavailable(Exception):
     """The asked-for id cannot be replayed: the console must take a snapshot instead."""
 
@@ -221,10 +240,10 @@ def console_events_since(
     )
     if last_event_id < 0:
         raise ReplayUnavailable("unknown_event_id")
-    if last_event_id > log_head():
+    head, horizon = _log_bounds()
+    if last_event_id > head:
         raise ReplayUnavailable("unknown_event_id")
-    horizon = ConsoleLogHorizon.objects.filter(pk=1).values_list("pruned_up_to", flat=True)
-    if last_event_id < (horizon.first() or 0):
+    if last_event_id < horizon:
         raise ReplayUnavailable("event_id_too_old")
     events = list(base.filter(id__gt=last_event_id).order_by("id")[: limit + 1])
     if len(events) > limit:
@@ -268,14 +287,17 @@ def console_setup(*, actor: AbstractBaseUser) -> dict[str, Any] | None:
     """What a console needs to know about its user at connect time (None: not staff)."""
     from routing.models import OperatorState, Presence
 
+    permissions_preload(actor)
     role = role_of(actor)
     if role is None:
         return None
-    state = OperatorState.objects.filter(user_id=actor.pk).first()
+    presence = (
+        OperatorState.objects.filter(user_id=actor.pk).values_list("presence", flat=True).first()
+    )
     return {
         "role": str(role),
         "supervisor": can_supervise(actor),
-        "presence": state.presence if state else Presence.OFFLINE.value,
+        "presence": presence or Presence.OFFLINE.value,
     }
 
 

@@ -30,7 +30,7 @@ from chat.models import (
     Direction,
     Message,
 )
-from chat.selectors import access_conversation, conversation_dict, message_dict
+from chat.selectors import SYSTEM_AUTHOR, access_conversation, conversation_dict, message_dict
 from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
 from routing.classify import conversation_classify_and_route, type_answer_handle
 from routing.services import (
@@ -39,9 +39,6 @@ from routing.services import (
     resolution_check,
     routing_settings_get,
 )
-
-# The author name shown for messages the hub sends by itself.
-SYSTEM_AUTHOR = "Bank"
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,6 @@ The REST endpoints are twins of console frames and call the same services.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -16,24 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import selectors, services
 from hub.errors import parse_json_body
-from hub.exceptions import NotAuthenticated, PermissionDenied, ValidationFailed
-from hub.roles import is_staff_member, role_of
+from hub.exceptions import ValidationFailed
+from hub.roles import role_of
 from hub.schemas import field
+from hub.views import staff_api
 from routing.services import presence_set
-
-
-def staff_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """401 without a login or token, 403 for a user who is not customer-service staff."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        if not request.user.is_authenticated:
-            raise NotAuthenticated()
-        if not is_staff_member(request.user):
-            raise PermissionDenied("Only customer-service staff may use this API.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:

@@ -24,8 +24,9 @@ def staff_user_ensure(
         user.first_name = first_name or user.first_name
         user.last_name = last_name or user.last_name
         user.is_active = True
-        # Admins may use the Django admin for plain record editing.
-        user.is_staff = role == Role.ADMIN
+        # Admins and coordinators may use the Django admin for plain record editing (query
+        # types, reasons, skills); what each may edit there follows their permissions.
+        user.is_staff = role in (Role.ADMIN, Role.COORDINATOR)
         user.save()
         user.groups.set([groups[role]])
     return user

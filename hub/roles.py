@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.db import connection
 
 
 class Role(StrEnum):
@@ -61,6 +62,40 @@ def role_groups_ensure() -> dict[Role, Group]:
         group.permissions.add(*wanted)
         groups[role] = group
     return groups
+
+
+def permissions_preload(user: AbstractBaseUser) -> None:
+    """Load a user's permissions in one query into the caches Django's ModelBackend reads.
+
+    ``has_perm`` would otherwise run two ORM queries (user and group permissions) with their
+    content types; a console handshake asks for several permissions, and in a reconnect
+    storm thousands of handshakes do.  Superusers and inactive users are left to Django.
+    """
+    if not user.is_active or user.is_superuser:
+        return
+    user_model = user._meta
+    through_groups = user_model.get_field("groups").remote_field.through._meta.db_table
+    through_perms = user_model.get_field("user_permissions").remote_field.through._meta.db_table
+    group_perms = Group.permissions.through._meta.db_table
+    permission = Permission._meta.db_table
+    content_type = Permission._meta.get_field("content_type").related_model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'g', ct.app_label, p.codename FROM {through_groups} ug "
+            f"JOIN {group_perms} gp ON gp.group_id = ug.group_id "
+            f"JOIN {permission} p ON p.id = gp.permission_id "
+            f"JOIN {content_type} ct ON ct.id = p.content_type_id WHERE ug.user_id = %s "
+            f"UNION SELECT 'u', ct.app_label, p.codename FROM {through_perms} up "
+            f"JOIN {permission} p ON p.id = up.permission_id "
+            f"JOIN {content_type} ct ON ct.id = p.content_type_id WHERE up.user_id = %s",
+            [user.pk, user.pk],
+        )
+        rows = cursor.fetchall()
+    group = {f"{app}.{code}" for kind, app, code in rows if kind == "g"}
+    own = {f"{app}.{code}" for kind, app, code in rows if kind == "u"}
+    user._group_perm_cache = group  # type: ignore[attr-defined]
+    user._user_perm_cache = own  # type: ignore[attr-defined]
+    user._perm_cache = group | own  # type: ignore[attr-defined]
 
 
 def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:

@@ -23,8 +23,15 @@ def field(
     max_length: int | None = None,
     minimum: int | None = None,
     choices: tuple[str, ...] | None = None,
+    nullable: bool = False,
 ) -> Any:
-    """One field of a JSON object, checked for presence, type, length, range and choices."""
+    """One field of a JSON object, checked for presence, type, length, range and choices.
+
+    ``nullable``: the key must be present (when required) but may be ``null``, which means
+    something of its own (e.g. ``to_operator_id: null`` — the queue); returns None then.
+    """
+    if nullable and name in payload and payload[name] is None:
+        return None
     if name not in payload or payload[name] is None:
         if required:
             raise ValidationFailed(

@@ -6,6 +6,7 @@ from django.urls import path
 
 from chat import views as chat_views
 from hub import views
+from routing import views as routing_views
 
 urlpatterns = [
     path("", views.index),
@@ -18,6 +19,11 @@ urlpatterns = [
     path("api/conversations/", chat_views.api_conversations),
     path("api/conversations/<str:conversation_id>/messages/", chat_views.api_messages),
     path("api/conversations/<str:conversation_id>/close/", chat_views.api_close),
+    path("api/conversations/<str:conversation_id>/transfer/", routing_views.api_transfer),
+    path("api/conversations/<str:conversation_id>/type/", routing_views.api_conversation_type),
     path("api/presence/", chat_views.api_presence),
+    path("api/routing/options/", routing_views.api_routing_options),
+    path("api/derivations/preview/", routing_views.api_derivation_preview),
+    path("api/derivations/", routing_views.api_derivations),
     path("admin/", admin.site.urls),
 ]

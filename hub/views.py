@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -10,7 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from hub.auth import api_token_issue
 from hub.errors import parse_json_body
+from hub.exceptions import NotAuthenticated, PermissionDenied
 from hub.health import channel_layer_health, database_health
+from hub.roles import is_staff_member
 from hub.schemas import field
 
 
@@ -52,3 +58,17 @@ def token_create(request: HttpRequest) -> JsonResponse:
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     return redirect("/console/")
+
+
+def staff_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """401 without a login or token, 403 for a user who is not customer-service staff."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        if not is_staff_member(request.user):
+            raise PermissionDenied("Only customer-service staff may use this API.")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -313,6 +313,43 @@ def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
     return state
 
 
+def operator_profile_set(
+    *,
+    actor: AbstractBaseUser | None,
+    user_id: int,
+    query_type_codes: list[str] | None = None,
+    capacity: int | None = None,
+) -> OperatorState:
+    """Set the query types an operator serves and/or their capacity (``actor`` None: a
+    management command run by an administrator).  Coordinators and admins only.  A new type
+    or more room pulls waiting conversations to them at once.  Raises PermissionDenied,
+    NotFound (user, or an unknown or retired type code) and ValidationFailed (capacity)."""
+    from hub.roles import PERM_MANAGE_ROUTING
+
+    if actor is not None and not actor.has_perm(PERM_MANAGE_ROUTING):
+        raise PermissionDenied("Only coordinators and admins can change operators' skills.")
+    if capacity is not None and not 0 <= capacity <= 100:
+        raise ValidationFailed("capacity must be between 0 and 100.", field="capacity")
+    with transaction.atomic():
+        user, state = _operator_for_derivation(user_id, field="user_id")
+        state.user = user
+        if query_type_codes is not None:
+            types = list(QueryType.objects.filter(code__in=query_type_codes, active=True))
+            unknown = sorted(set(query_type_codes) - {t.code for t in types})
+            if unknown:
+                raise NotFound(
+                    f"No active query type {', '.join(unknown)}.",
+                    field="query_types",
+                    unknown=unknown,
+                )
+            state.query_types.set(types)
+        if capacity is not None:
+            state.capacity = capacity
+            state.save(update_fields=["capacity"])
+        _queue_drain_locked(state=state)
+        return state
+
+
 def operators_console_seen(*, user_ids: list[int]) -> int:
     """Record that these users have a console open on this process now.  Every process
     calls it for its consoles every ``HUB_CONSOLE_SEEN_SECONDS``; an online operator not
@@ -331,6 +368,18 @@ def _operator_for_derivation(user_id: int, *, field: str) -> tuple[AbstractBaseU
     state, _ = OperatorState.objects.get_or_create(user_id=user.pk)
     state = OperatorState.objects.select_for_update().get(pk=state.pk)
     return user, state
+
+
+def _source_operator(user_id: int) -> AbstractBaseUser:
+    """The operator whose conversations are derived: any account that exists — a disabled
+    one (someone who left the bank) or one whose role was removed still holds conversations
+    that must move."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound(
+            f"No operator with id {user_id}.", field="from_operator_id", operator_id=user_id
+        )
+    return user
 
 
 def _check_target(
@@ -564,12 +613,18 @@ def _derive_check(actor: AbstractBaseUser, force: bool) -> None:
 
 
 def derivation_preview(
-    *, actor: AbstractBaseUser, from_operator_id: int, to_operator_id: int | None, force: bool
+    *,
+    actor: AbstractBaseUser | None,
+    from_operator_id: int,
+    to_operator_id: int | None,
+    force: bool,
 ) -> dict[str, Any]:
-    """What ``operator_conversations_derive`` would move, and where, without moving it."""
-    _derive_check(actor, force)
+    """What ``operator_conversations_derive`` would move, and where, without moving it
+    (``actor`` None: a management command run by an administrator)."""
+    if actor is not None:
+        _derive_check(actor, force)
     with transaction.atomic():
-        from_user, _ = _operator_for_derivation(from_operator_id, field="from_operator_id")
+        from_user = _source_operator(from_operator_id)
         plan, _, _ = _derivation_plan_locked(
             from_user=from_user, to_operator_id=to_operator_id, force=force
         )
@@ -594,9 +649,11 @@ def operator_conversations_derive(
     derivation waits and is then stored and announced to the new operator; nothing is
     delivered to the old one after the move.  Records one ``DerivationBatch`` with its
     count and one ``Assignment`` per conversation.  ``actor=None`` is the hub itself
-    (absence policies).  Emits ``routing.conversations_derived`` in chunks to the old
-    operator's stream and to each target's, and ``routing.derivation_completed`` to
-    supervisors.  ``progress(done, total)`` is called as rows are written.
+    (absence policies, management commands).  Emits, in chunks of 100 conversations,
+    ``routing.conversations_unassigned`` to the old operator's stream and
+    ``routing.conversations_assigned`` (``_queued`` for the queue) to each target's, and
+    ``routing.derivation_completed`` to supervisors.  ``progress(done, total)`` is called
+    as rows are written.
     """
     from chat.models import Conversation, ConversationStatus
     from chat.selectors import conversation_dict
@@ -605,7 +662,7 @@ def operator_conversations_derive(
         _derive_check(actor, force)
     note = note.strip()[:2000]
     with transaction.atomic():
-        from_user, _ = _operator_for_derivation(from_operator_id, field="from_operator_id")
+        from_user = _source_operator(from_operator_id)
         plan, conversations, targets = _derivation_plan_locked(
             from_user=from_user, to_operator_id=to_operator_id, force=force
         )

@@ -131,9 +131,11 @@ def test_customer_and_operator_talk_through_the_browser(demo_hub):
         assert f"({OMAR})" in sup.text_content("#thread-banner")
         assert OMAR in sup.text_content("#thread-meta")
 
-        # The operator closes it (two steps); it leaves their list and the customer is told.
+        # The operator closes it with a resolution reason; it leaves their list and the
+        # customer is told.
         op1.click("#close-conv")
-        op1.click("#close-conv")
+        op1.select_option("#close-reason", label="Resolved in the chat")
+        op1.click("#close-confirm")
         row.wait_for(state="detached", timeout=TIMEOUT_MS)
         op1.wait_for_selector("#thread-banner:not([hidden])", timeout=TIMEOUT_MS)
         customer.locator("[data-hub-webchat] .note", has_text="ended").wait_for(timeout=TIMEOUT_MS)

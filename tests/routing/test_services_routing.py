@@ -22,6 +22,9 @@ from routing.models import (
     ScheduledAbsence,
 )
 from routing.services import operator_state_get, presence_set, routing_settings_get
+from tests.routing.factories import operator_make
+
+_operator = operator_make
 
 pytestmark = pytest.mark.django_db
 
@@ -42,15 +45,6 @@ def _types() -> dict[str, QueryType]:
             code="claims", name="Claims", priority=300, menu_position=3, keywords=["reclamación"]
         ),
     }
-
-
-def _operator(staff, name, *, types=(), capacity=5, online=True):
-    user = staff(name, Role.OPERATOR, online=online)
-    state = operator_state_get(user_id=user.pk)
-    state.capacity = capacity
-    state.save()
-    state.query_types.set(types)
-    return user
 
 
 def _write(visitor, text="hello", entry=None, client_id=None):
@@ -481,3 +475,23 @@ def test_correcting_the_type_reroutes_to_someone_who_serves_it(staff):
     conversation = _conversation("c1")
     assert (conversation.query_type, conversation.operator_id) == (types["claims"], claims.pk)
     assert Assignment.objects.filter(kind="type_changed", to_operator=claims).exists()
+
+
+def test_coordinator_sets_skills_and_capacity_and_waiting_conversations_follow(staff):
+    _types()
+    op = _operator(staff, "op", capacity=0)
+    _write("c1", entry="claims")
+    assert _conversation("c1").status == "queued"
+    with pytest.raises(PermissionDenied):
+        routing.operator_profile_set(actor=op, user_id=op.pk, capacity=3)
+    with pytest.raises(NotFound):
+        routing.operator_profile_set(
+            actor=staff("coord", Role.COORDINATOR), user_id=op.pk, query_type_codes=["nope"]
+        )
+    routing.operator_profile_set(
+        actor=staff("coord2", Role.COORDINATOR),
+        user_id=op.pk,
+        query_type_codes=["claims"],
+        capacity=2,
+    )
+    assert _conversation("c1").operator_id == op.pk

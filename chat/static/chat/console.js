@@ -20,6 +20,14 @@
  * messages the console has not seen shows a placeholder until it is opened (its history load
  * then fills the preview); no request is ever made per row.
  *
+ * Routing (query types, transfers, derivations, resolution reasons) is driven by
+ * `routing.options`, asked again on every (re)connect and whenever a dialog opens: the types
+ * and reasons everyone needs, and the operators only for users who may move conversations
+ * (that list is what shows the Transfer and Derive controls; the server still decides).
+ * Conversations that leave this operator (a transfer, a derivation, a type correction) arrive
+ * as `routing.conversation(s)_unassigned` and are dropped from the list; a supervisor ignores
+ * those because the matching assigned/queued event carries the new holder.
+ *
  * User-provided text is only ever written with textContent.
  */
 (function () {
@@ -37,6 +45,10 @@
   var MAX_TEXT = 4096;
   var HISTORY_PAGE = 50;
   var PRESENCES = ["online", "away", "offline"];
+  var PRESENCE_LABEL = { online: "online", away: "away", offline: "offline" };
+  // Author of the hub's own messages (queue position, type menu).  History rows of those
+  // messages carry no author at all, so an outbound message without one is the bank's too.
+  var SYSTEM_AUTHOR = "Bank";
   // Closing reasons (a `closing` frame before close code 4401) that mean this login is over:
   // the console stops instead of reconnecting.
   var SIGNED_OUT = {
@@ -142,6 +154,40 @@
     threadMeta: $("thread-meta"),
     back: $("back"),
     closeBtn: $("close-conv"),
+    threadType: $("thread-type"),
+    typeField: $("type-field"),
+    convType: $("conv-type"),
+    transferOpen: $("transfer-open"),
+    deriveOpen: $("derive-open"),
+    closeDialog: $("close-dialog"),
+    closeForm: $("close-form"),
+    closeLead: $("close-dialog-lead"),
+    closeReasonField: $("close-reason-field"),
+    closeReason: $("close-reason"),
+    closeError: $("close-error"),
+    closeConfirm: $("close-confirm"),
+    transferDialog: $("transfer-dialog"),
+    transferForm: $("transfer-form"),
+    transferLead: $("transfer-lead"),
+    transferTarget: $("transfer-target"),
+    transferHint: $("transfer-hint"),
+    transferNote: $("transfer-note"),
+    transferForceField: $("transfer-force-field"),
+    transferForce: $("transfer-force"),
+    transferError: $("transfer-error"),
+    transferConfirm: $("transfer-confirm"),
+    deriveDialog: $("derive-dialog"),
+    deriveForm: $("derive-form"),
+    deriveFrom: $("derive-from"),
+    deriveTo: $("derive-to"),
+    deriveNote: $("derive-note"),
+    deriveForceField: $("derive-force-field"),
+    deriveForce: $("derive-force"),
+    deriveResult: $("derive-result"),
+    deriveError: $("derive-error"),
+    deriveCancel: $("derive-cancel"),
+    derivePreview: $("derive-preview"),
+    deriveConfirm: $("derive-confirm"),
     messages: $("messages"),
     messageList: $("message-list"),
     loadEarlier: $("load-earlier"),
@@ -155,6 +201,14 @@
     me: null, // {id, username}
     myName: root.getAttribute("data-display-name") || "",
     supervisor: root.getAttribute("data-role") !== "Operator",
+    role: root.getAttribute("data-role") || "Operator",
+    // routing.options: {query_types, resolutions, operators}; null until the first answer.
+    options: null,
+    optionsUnsupported: false, // the server does not know routing.options: routing UI stays off
+    typePending: null, // conversation id whose type change awaits its ack
+    closeFor: null, // conversation id the close dialog is for
+    transferFor: null, // conversation id the transfer dialog is for
+    derive: { preview: null, key: "", busy: false, done: false },
     // First paint from the page; every hello frame (each (re)connect) brings the stored value.
     presence: root.getAttribute("data-presence") || "offline",
     convs: new Map(), // id -> conversation summary (+ unread, last_message_id, preview)
@@ -168,7 +222,6 @@
     outbox: new Map(), // client_id -> {client_id, conversation_id, text, status, sentAt, error}
     drafts: new Map(),
     requests: new Map(), // request_id -> what it was for
-    closeArmedUntil: 0,
   };
 
   var sock = {
@@ -370,6 +423,24 @@
         if (t) t.loading = false;
       } else if (info.kind === "presence") {
         renderPresence();
+      } else if (info.kind === "settype") {
+        state.typePending = null;
+        renderThread();
+      } else if (info.kind === "close") {
+        dialogFailed(els.closeDialog, els.closeError, els.closeConfirm, "The connection dropped before the server answered. Check the list, then try again.");
+      } else if (info.kind === "transfer") {
+        dialogFailed(els.transferDialog, els.transferError, els.transferConfirm, "The connection dropped before the server answered. Check the list, then try again.");
+      } else if (info.kind === "derive-preview" || info.kind === "derive-run") {
+        state.derive.busy = false;
+        dialogFailed(
+          els.deriveDialog,
+          els.deriveError,
+          null,
+          info.kind === "derive-run"
+            ? "The connection dropped before the server answered: the derivation may or may not have run. Check the list before trying again."
+            : "The connection dropped before the preview arrived. Try again."
+        );
+        renderDeriveButtons();
       }
     });
     state.requests.clear();
@@ -382,6 +453,7 @@
     setConn("live");
     flushOutbox(true);
     ensureSelectedLoaded();
+    requestOptions();
   }
 
   setInterval(function () {
@@ -431,6 +503,12 @@
       case "history":
         onHistory(frame);
         break;
+      case "routing_options":
+        onRoutingOptions(frame);
+        break;
+      case "derivation_preview":
+        onDerivationPreview(frame);
+        break;
       case "error":
         onError(frame);
         break;
@@ -463,6 +541,7 @@
     }
     state.me = frame.user;
     state.supervisor = !!frame.supervisor;
+    if (frame.role) state.role = frame.role;
     if (PRESENCES.indexOf(frame.presence) >= 0) {
       // The stored presence, current at every (re)connect (the page's value may be old).
       state.presence = frame.presence;
@@ -543,7 +622,25 @@
         break;
       case "routing.conversation_assigned":
       case "routing.conversation_queued":
+      case "routing.conversation_type_changed":
         if (data.conversation) upsertConversation(data.conversation);
+        break;
+      case "routing.conversations_assigned":
+      case "routing.conversations_queued":
+        (data.conversations || []).forEach(function (c) {
+          upsertConversation(c, { render: false });
+        });
+        renderList();
+        renderThread();
+        break;
+      case "routing.conversation_unassigned":
+        onUnassigned([data.conversation_id || ev.conversation_id], data.assignment || null);
+        break;
+      case "routing.conversations_unassigned":
+        onUnassigned(data.conversation_ids || [], null);
+        break;
+      case "routing.derivation_completed":
+        onDerivationCompleted(data.batch || {});
         break;
       case "chat.conversation_closed":
         if (data.conversation) upsertConversation(data.conversation);
@@ -556,6 +653,7 @@
           state.presence = data.presence;
           renderPresence();
         }
+        onOperatorPresence(data.user_id, data.presence);
         break;
       default:
         break;
@@ -567,7 +665,8 @@
     return state.supervisor || (state.me && c.operator_id === state.me.id);
   }
 
-  function upsertConversation(summary) {
+  function upsertConversation(summary, opts) {
+    var render = !opts || opts.render !== false;
     var existing = state.convs.get(summary.id);
     if (!belongsInList(summary)) {
       if (existing) {
@@ -578,8 +677,10 @@
       } else if (state.selectedId === summary.id && state.closedSelected) {
         Object.assign(state.closedSelected, summary);
       }
-      renderList();
-      if (state.selectedId === summary.id) renderThread();
+      if (render) {
+        renderList();
+        if (state.selectedId === summary.id) renderThread();
+      }
       return null;
     }
     var conv;
@@ -594,11 +695,67 @@
         emptyPreviewIfNone(conv);
       }
       state.convs.set(conv.id, conv);
-      if (state.selectedId === conv.id) state.closedSelected = null;
+      if (state.selectedId === conv.id) {
+        // Back in this console (a transfer or derivation returned it): its thread cache
+        // missed the events of the meantime, so the history is read again.
+        state.closedSelected = null;
+        ensureSelectedLoaded();
+      }
     }
-    renderList();
-    if (state.selectedId === conv.id) renderThread();
+    if (render) {
+      renderList();
+      if (state.selectedId === conv.id) renderThread();
+    }
     return conv;
+  }
+
+  function onUnassigned(ids, assignment) {
+    // Supervisors get the matching assigned/queued event, which carries the new holder.
+    if (state.supervisor) return;
+    var moved = [];
+    ids.forEach(function (id) {
+      if (!id) return;
+      // From now on this console gets none of its events: a cached thread is out of date.
+      var thread = state.threads.get(id);
+      if (thread) thread.stale = true;
+      var conv = state.convs.get(id);
+      if (!conv) {
+        // Already gone by the ack of our own action (a type correction): just mark it.
+        if (state.selectedId === id && state.closedSelected) {
+          state.closedSelected.movedAway = true;
+          renderThread();
+        }
+        return;
+      }
+      state.convs.delete(id);
+      moved.push(conv);
+      if (state.selectedId === id) {
+        state.closedSelected = Object.assign({}, conv, { movedAway: true });
+      }
+    });
+    if (!moved.length) return;
+    renderList();
+    if (state.selectedId && moved.some(function (c) { return c.id === state.selectedId; })) {
+      if (state.closeFor === state.selectedId) dismissDialog(els.closeDialog);
+      renderThread();
+    }
+    var text;
+    if (moved.length === 1) {
+      var toQueue = assignment && assignment.to_operator_id === null;
+      text = displayName(moved[0]) + (toQueue ? " went back to the queue." : " was moved to another operator.");
+    } else {
+      text = moved.length + " conversations were moved to other operators.";
+    }
+    showNotice(text, { kind: "info", timeout: 8000 });
+  }
+
+  function onDerivationCompleted(batch) {
+    // The admin who ran it reads the result in the dialog; other supervisors get a note.
+    if (!state.supervisor || els.deriveDialog.open) return;
+    var from = operatorById(batch.from_operator_id);
+    var text = "Derivation finished: " + (batch.count || 0) + " conversation" + (batch.count === 1 ? "" : "s") +
+      " moved from " + (from ? from.name : "operator #" + batch.from_operator_id) + ".";
+    showNotice(text, { kind: "info", timeout: 8000 });
   }
 
   function emptyPreviewIfNone(conv) {
@@ -608,7 +765,11 @@
   function setPreview(conv, message) {
     // Only ever move the preview forward (history answers can be older than events).
     if (conv.preview && conv.preview.id > message.id) return;
-    conv.preview = { id: message.id, text: message.text, direction: message.direction };
+    conv.preview = { id: message.id, text: message.text, direction: message.direction, system: isSystemMessage(message) };
+  }
+
+  function isSystemMessage(m) {
+    return m.direction === "out" && (!m.author || m.author === SYSTEM_AUTHOR);
   }
 
   function onMessageCreated(message, summary) {
@@ -627,8 +788,9 @@
         if (!counted && message.id > (conv.read_up_to || 0) && !watching) {
           conv.unread = (conv.unread || 0) + 1;
         }
-      } else {
-        // The service counts a reply as having read everything before it.
+      } else if (!isSystemMessage(message)) {
+        // The service counts a reply as having read everything before it (the hub's own
+        // messages read nothing).
         conv.read_up_to = Math.max(conv.read_up_to || 0, message.id);
         conv.unread = 0;
       }
@@ -703,7 +865,28 @@
       }
     } else if (info.kind === "close") {
       if (frame.conversation) upsertConversation(frame.conversation);
-      showNotice("Conversation closed.", { kind: "info", timeout: 4000 });
+      if (state.closeFor === info.conversationId) {
+        state.closeFor = null;
+        setBusy(els.closeConfirm, false);
+        dismissDialog(els.closeDialog);
+      }
+      var reason = frame.conversation && frame.conversation.resolution;
+      showNotice("Conversation closed" + (reason ? " · " + reason.name : "") + ".", { kind: "info", timeout: 4000 });
+    } else if (info.kind === "settype") {
+      state.typePending = null;
+      if (frame.conversation) upsertConversation(frame.conversation);
+      renderThread();
+      var qt = frame.conversation && frame.conversation.query_type;
+      var away = frame.conversation && !belongsInList(frame.conversation);
+      showNotice(
+        "Query type set to " + (qt ? qt.name : "none") + "." +
+          (away ? " It moved to an operator who serves that type." : ""),
+        { kind: "info", timeout: 6000 }
+      );
+    } else if (info.kind === "transfer") {
+      onTransferred(frame.conversation, info);
+    } else if (info.kind === "derive-run") {
+      onDerivationRun(frame.derivation || {}, info);
     }
   }
 
@@ -781,10 +964,40 @@
     if (info && info.kind === "history") {
       var t = state.threads.get(info.conversationId);
       if (t) t.loading = false;
+      var sel = selectedConversation();
+      if (frame.code === "not_found" && sel && sel.id === info.conversationId && sel.movedAway) {
+        // It left this operator: the banner says so, what was loaded stays readable.
+        renderThread();
+        return;
+      }
       if (state.selectedId === info.conversationId) renderThread();
     }
     if (info && info.kind === "presence") renderPresence();
-    if (info && info.kind === "close") disarmClose();
+    if (info && info.kind === "options") {
+      // An older server without routing frames: the routing controls stay hidden.
+      if (frame.code === "unknown_type") state.optionsUnsupported = true;
+      return;
+    }
+    if (info && info.kind === "close") {
+      onCloseRefused(frame, info);
+      return;
+    }
+    if (info && info.kind === "settype") {
+      state.typePending = null;
+      renderThread();
+    }
+    if (info && info.kind === "transfer") {
+      showDialogError(els.transferError, errorText(frame));
+      setBusy(els.transferConfirm, false);
+      if (frame.code === "not_found" || frame.code === "conversation_closed") requestOptions();
+      return;
+    }
+    if (info && (info.kind === "derive-preview" || info.kind === "derive-run")) {
+      state.derive.busy = false;
+      showDialogError(els.deriveError, errorText(frame));
+      renderDeriveButtons();
+      return;
+    }
     if (frame.code === "rate_limited") {
       showNotice("Too many actions at once; the console will retry in a moment.", {
         kind: "warning",
@@ -905,28 +1118,10 @@
     if (document.visibilityState === "visible") scheduleMarkRead();
   });
 
-  function disarmClose() {
-    state.closeArmedUntil = 0;
-    els.closeBtn.textContent = "Close conversation";
-    els.closeBtn.classList.remove("armed");
-  }
-
   els.closeBtn.addEventListener("click", function () {
     var conv = selectedConversation();
     if (!conv || !canAct(conv)) return;
-    if (Date.now() > state.closeArmedUntil) {
-      // Two steps, no modal: the first click arms, the second (within 4 s) closes.
-      state.closeArmedUntil = Date.now() + 4000;
-      els.closeBtn.textContent = "Confirm close";
-      els.closeBtn.classList.add("armed");
-      setTimeout(function () {
-        if (Date.now() >= state.closeArmedUntil) disarmClose();
-      }, 4100);
-      return;
-    }
-    disarmClose();
-    var id = request("close", { type: "conversation.close", conversation_id: conv.id }, { conversationId: conv.id });
-    if (!id) showNotice("Not connected: the conversation was not closed.", { kind: "warning", timeout: 6000 });
+    openCloseDialog(conv);
   });
 
   function renderPresence() {
@@ -948,6 +1143,591 @@
     if (els.presenceDot) els.presenceDot.setAttribute("data-presence", wanted);
   });
 
+  // ---------------------------------------------------------------- routing: options
+  function displayName(conv) {
+    return conv.customer && conv.customer.name ? conv.customer.name : "Customer";
+  }
+
+  function typeLabel(conv) {
+    if (conv.awaiting_type) return "Choosing type";
+    return conv.query_type ? conv.query_type.name : "";
+  }
+
+  function requestOptions() {
+    if (state.optionsUnsupported || !sock.live) return;
+    request("options", { type: "routing.options" }, {});
+  }
+
+  function onRoutingOptions(frame) {
+    if (frame.request_id !== undefined) state.requests.delete(frame.request_id);
+    state.options = {
+      query_types: frame.query_types || [],
+      resolutions: frame.resolutions || [],
+      operators: frame.operators || [],
+    };
+    renderDeriveOpen();
+    renderThread();
+    if (els.transferDialog.open && state.transferFor) {
+      var conv = state.convs.get(state.transferFor);
+      if (conv) renderTransferTargets(conv);
+    }
+    if (els.deriveDialog.open) renderDeriveSelects();
+  }
+
+  function canTransfer() {
+    // routing.options lists operators only to users allowed to move conversations.
+    return !!(state.options && state.options.operators.length);
+  }
+
+  function canBatchDerive() {
+    // Batch derivation and forcing are the Admin role's (routing.batch_derive and
+    // routing.force_derivation); hello names the role, the server checks the permission.
+    return canTransfer() && state.role === "Admin";
+  }
+
+  function operatorById(id) {
+    if (!state.options || id === null || id === undefined) return null;
+    for (var i = 0; i < state.options.operators.length; i++) {
+      if (state.options.operators[i].id === id) return state.options.operators[i];
+    }
+    return null;
+  }
+
+  function liveLoad(op) {
+    // A supervisor's list holds every open conversation (unless truncated): count from it, so
+    // the numbers follow the events instead of the last routing.options answer.
+    if (!state.supervisor || state.truncated || state.lastEventId === null) return op.load || 0;
+    var n = 0;
+    state.convs.forEach(function (c) {
+      if (c.status === "assigned" && c.operator_id === op.id) n += 1;
+    });
+    return n;
+  }
+
+  function operatorLine(op) {
+    return op.name + " (" + (PRESENCE_LABEL[op.presence] || op.presence) + ", " + liveLoad(op) + "/" + op.capacity + ")";
+  }
+
+  function onOperatorPresence(userId, presence) {
+    var op = operatorById(userId);
+    if (!op || !presence) return;
+    op.presence = presence;
+    if (els.transferDialog.open && state.transferFor) {
+      var conv = state.convs.get(state.transferFor);
+      if (conv) renderTransferTargets(conv);
+    }
+    if (els.deriveDialog.open) renderDeriveSelects();
+  }
+
+  function option(value, text, disabled) {
+    var o = el("option", null, text);
+    o.value = value;
+    if (disabled) o.disabled = true;
+    return o;
+  }
+
+  // ---------------------------------------------------------------- routing: type
+  var typeSelectKey = "";
+
+  function renderThreadType(conv) {
+    var types = state.options ? state.options.query_types : [];
+    var editable = !!(types.length && conv.status !== "closed" && !conv.movedAway && (canAct(conv) || state.supervisor));
+    var label = typeLabel(conv);
+    // The select shows the current type; the badge stays for read-only views and the menu.
+    els.threadType.hidden = !label || (editable && !conv.awaiting_type);
+    els.threadType.textContent = label;
+    els.threadType.classList.toggle("awaiting", !!conv.awaiting_type);
+    els.typeField.hidden = !editable;
+    if (!editable) return;
+    var current = conv.query_type ? String(conv.query_type.id) : "";
+    var key = conv.id + "|" + current + "|" + types.map(function (t) { return t.id + ":" + t.name; }).join(",");
+    if (key !== typeSelectKey) {
+      typeSelectKey = key;
+      els.convType.textContent = "";
+      if (!current) els.convType.appendChild(option("", "Set type…", true));
+      types.forEach(function (t) {
+        els.convType.appendChild(option(String(t.id), t.name));
+      });
+      els.convType.value = current;
+    }
+    var pending = state.typePending === conv.id;
+    els.convType.disabled = pending || !sock.live;
+    els.convType.setAttribute("aria-busy", pending ? "true" : "false");
+  }
+
+  els.convType.addEventListener("change", function () {
+    var conv = selectedConversation();
+    var typeId = Number(els.convType.value);
+    if (!conv || !typeId) return;
+    var id = request(
+      "settype",
+      { type: "conversation.set_type", conversation_id: conv.id, query_type_id: typeId },
+      { conversationId: conv.id }
+    );
+    typeSelectKey = ""; // redraw from the conversation on the answer (or now, if not sent)
+    if (!id) {
+      showNotice("Not connected: the query type was not changed.", { kind: "warning", timeout: 6000 });
+      renderThread();
+      return;
+    }
+    state.typePending = conv.id;
+    renderThreadType(conv);
+  });
+
+  // ---------------------------------------------------------------- routing: dialogs
+  var dialogOpener = new Map(); // dialog -> the element focused before it opened
+
+  function openModal(dialog, focusTarget) {
+    dialogOpener.set(dialog, document.activeElement);
+    if (!dialog.open) dialog.showModal();
+    if (focusTarget) focusTarget.focus();
+  }
+
+  function dismissDialog(dialog) {
+    if (dialog.open) dialog.close();
+  }
+
+  [els.closeDialog, els.transferDialog, els.deriveDialog].forEach(function (dialog) {
+    dialog.addEventListener("close", function () {
+      if (dialog === els.closeDialog) state.closeFor = null;
+      if (dialog === els.transferDialog) state.transferFor = null;
+      var opener = dialogOpener.get(dialog);
+      dialogOpener.delete(dialog);
+      // Back to what opened it; when that is gone (the conversation closed or moved),
+      // to the messages, so keyboard users are not dropped at the top of the page.
+      if (opener && opener.isConnected && !opener.hidden && !opener.disabled && opener.offsetParent) opener.focus();
+      else if (!els.threadMain.hidden) els.messages.focus();
+    });
+    dialog.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest("[data-dismiss]")) dismissDialog(dialog);
+    });
+  });
+
+  function setBusy(button, busy, busyText) {
+    if (!button) return;
+    if (busy) {
+      if (!button.hasAttribute("data-label")) button.setAttribute("data-label", button.textContent);
+      button.textContent = busyText || "Working…";
+    } else if (button.hasAttribute("data-label")) {
+      button.textContent = button.getAttribute("data-label");
+      button.removeAttribute("data-label");
+    }
+    button.disabled = !!busy;
+    button.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function showDialogError(box, text, items) {
+    box.textContent = "";
+    box.appendChild(el("p", null, text));
+    if (items && items.length) {
+      var ul = el("ul", "dialog-error-list");
+      items.forEach(function (t) {
+        ul.appendChild(el("li", null, t));
+      });
+      box.appendChild(ul);
+    }
+    box.hidden = false;
+  }
+
+  function hideDialogError(box) {
+    box.hidden = true;
+    box.textContent = "";
+  }
+
+  function dialogFailed(dialog, box, button, text) {
+    setBusy(button, false);
+    if (dialog.open) showDialogError(box, text);
+  }
+
+  // ---------------------------------------------------------------- routing: closing
+  function reasonsFor(conv) {
+    if (!state.options) return null; // unknown: the server will say if one is needed
+    var typeId = conv.query_type ? conv.query_type.id : null;
+    return state.options.resolutions.filter(function (r) {
+      var ids = r.query_type_ids || [];
+      return ids.length === 0 || (typeId !== null && ids.indexOf(typeId) >= 0);
+    });
+  }
+
+  function fillReasons(reasons) {
+    var keep = els.closeReason.value;
+    els.closeReason.textContent = "";
+    els.closeReason.appendChild(option("", "Choose a reason…"));
+    (reasons || []).forEach(function (r) {
+      els.closeReason.appendChild(option(String(r.id), r.name));
+    });
+    els.closeReason.value = keep;
+    if (els.closeReason.value !== keep) els.closeReason.value = "";
+    els.closeReasonField.hidden = !(reasons && reasons.length);
+  }
+
+  function openCloseDialog(conv) {
+    state.closeFor = conv.id;
+    els.closeReason.value = "";
+    var reasons = reasonsFor(conv);
+    fillReasons(reasons);
+    var lead = "Closing the conversation with " + displayName(conv) +
+      (conv.query_type ? " (" + conv.query_type.name + ")" : "") + ". ";
+    lead += reasons && reasons.length
+      ? "How was the query resolved?"
+      : "No resolution reasons are set up for this type.";
+    els.closeLead.textContent = lead;
+    hideDialogError(els.closeError);
+    setBusy(els.closeConfirm, false);
+    openModal(els.closeDialog, reasons && reasons.length ? els.closeReason : els.closeConfirm);
+  }
+
+  els.closeForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var id = state.closeFor;
+    var conv = id ? selectedConversation() : null;
+    if (!conv || conv.id !== id || !canAct(conv)) {
+      dismissDialog(els.closeDialog);
+      return;
+    }
+    var reason = els.closeReason.value;
+    if (!els.closeReasonField.hidden && !reason) {
+      showDialogError(els.closeError, "Choose a resolution reason.");
+      els.closeReason.focus();
+      return;
+    }
+    var frame = { type: "conversation.close", conversation_id: id };
+    if (reason) frame.resolution_id = Number(reason);
+    if (!request("close", frame, { conversationId: id })) {
+      showDialogError(els.closeError, "Not connected: the conversation was not closed.");
+      return;
+    }
+    hideDialogError(els.closeError);
+    setBusy(els.closeConfirm, true, "Closing…");
+  });
+
+  function onCloseRefused(frame, info) {
+    var open = els.closeDialog.open && state.closeFor === info.conversationId;
+    setBusy(els.closeConfirm, false);
+    if (frame.code === "resolution_required" && frame.data && Array.isArray(frame.data.allowed)) {
+      // The server's list wins over ours (reasons changed since routing.options).
+      var allowed = frame.data.allowed;
+      if (!open) {
+        var conv = selectedConversation();
+        if (!conv || conv.id !== info.conversationId) {
+          showNotice(errorText(frame));
+          return;
+        }
+        openCloseDialog(conv);
+      }
+      fillReasons(allowed);
+      showDialogError(
+        els.closeError,
+        allowed.length
+          ? "Choose one of the reasons allowed for this conversation's type:"
+          : frame.message || "No reason is allowed for this type.",
+        allowed.map(function (r) { return r.name; })
+      );
+      requestOptions();
+      els.closeReason.focus();
+      return;
+    }
+    if (open) showDialogError(els.closeError, errorText(frame));
+    else showNotice(errorText(frame));
+  }
+
+  // ---------------------------------------------------------------- routing: transfer
+  els.transferOpen.addEventListener("click", function () {
+    var conv = selectedConversation();
+    if (!conv || conv.status === "closed" || !canTransfer()) return;
+    state.transferFor = conv.id;
+    els.transferNote.value = "";
+    els.transferForce.checked = false;
+    els.transferForceField.hidden = !canBatchDerive();
+    var where = conv.status === "queued" ? "waiting in the queue" : "with " + operatorName(conv);
+    els.transferLead.textContent = displayName(conv) +
+      (conv.query_type ? " · " + conv.query_type.name : "") + " · now " + where + ".";
+    hideDialogError(els.transferError);
+    setBusy(els.transferConfirm, false);
+    els.transferTarget.value = "";
+    renderTransferTargets(conv);
+    openModal(els.transferDialog, els.transferTarget);
+    requestOptions(); // fresh presence and load; the answer redraws the choices
+  });
+
+  function transferBlocker(op, conv) {
+    var typeId = conv.query_type ? conv.query_type.id : null;
+    var skills = op.query_type_ids || [];
+    if (op.presence !== "online") return PRESENCE_LABEL[op.presence] || op.presence;
+    if (typeId !== null && skills.length && skills.indexOf(typeId) < 0) {
+      return "does not serve " + conv.query_type.name;
+    }
+    if (liveLoad(op) >= op.capacity && !(canBatchDerive() && els.transferForce.checked)) return "full";
+    return "";
+  }
+
+  function renderTransferTargets(conv) {
+    var sel = els.transferTarget;
+    var keep = sel.value;
+    sel.textContent = "";
+    var ready = [];
+    var blocked = [];
+    (state.options ? state.options.operators : []).forEach(function (op) {
+      if (op.id === conv.operator_id) return;
+      var why = transferBlocker(op, conv);
+      (why ? blocked : ready).push({ op: op, why: why });
+    });
+    ready.sort(function (a, b) {
+      return liveLoad(a.op) / (a.op.capacity || 1) - liveLoad(b.op) / (b.op.capacity || 1);
+    });
+    ready.forEach(function (x) {
+      sel.appendChild(option(String(x.op.id), operatorLine(x.op)));
+    });
+    if (conv.status === "assigned") {
+      sel.appendChild(option("queue", "Back to the queue (the next free operator takes it)"));
+    }
+    if (blocked.length) {
+      var group = el("optgroup");
+      group.label = "Not available";
+      blocked.forEach(function (x) {
+        group.appendChild(option(String(x.op.id), x.op.name + " — " + x.why, true));
+      });
+      sel.appendChild(group);
+    }
+    var values = Array.from(sel.options).filter(function (o) { return !o.disabled; }).map(function (o) { return o.value; });
+    sel.value = values.indexOf(keep) >= 0 ? keep : values[0] || "";
+    els.transferConfirm.disabled = !values.length || els.transferConfirm.getAttribute("aria-busy") === "true";
+    els.transferHint.textContent = conv.query_type
+      ? "Online operators who serve " + conv.query_type.name + ", least busy first."
+      : "Online operators, least busy first.";
+  }
+
+  els.transferForce.addEventListener("change", function () {
+    var conv = state.convs.get(state.transferFor);
+    if (conv) renderTransferTargets(conv);
+  });
+
+  els.transferForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var id = state.transferFor;
+    var choice = els.transferTarget.value;
+    if (!id || !choice) {
+      showDialogError(els.transferError, "Choose where the conversation goes.");
+      els.transferTarget.focus();
+      return;
+    }
+    var frame = {
+      type: "conversation.transfer",
+      conversation_id: id,
+      to_operator_id: choice === "queue" ? null : Number(choice),
+    };
+    var note = els.transferNote.value.trim();
+    if (note) frame.note = note;
+    if (canBatchDerive() && els.transferForce.checked) frame.force = true;
+    if (!request("transfer", frame, { conversationId: id, target: frame.to_operator_id })) {
+      showDialogError(els.transferError, "Not connected: nothing was transferred.");
+      return;
+    }
+    hideDialogError(els.transferError);
+    setBusy(els.transferConfirm, true, "Transferring…");
+  });
+
+  function onTransferred(summary, info) {
+    setBusy(els.transferConfirm, false);
+    if (summary) upsertConversation(summary);
+    if (state.transferFor === info.conversationId) dismissDialog(els.transferDialog);
+    var text = summary ? displayName(summary) : "The conversation";
+    if (!summary) text += " was transferred.";
+    else if (summary.status === "queued") text += " is back in the queue.";
+    else text += " is now with " + operatorName(summary) + ".";
+    showNotice(text, { kind: "info", timeout: 5000 });
+  }
+
+  // ---------------------------------------------------------------- routing: derivation
+  function renderDeriveOpen() {
+    els.deriveOpen.hidden = !canBatchDerive();
+  }
+
+  els.deriveOpen.addEventListener("click", function () {
+    if (!canBatchDerive()) return;
+    state.derive = { preview: null, key: "", busy: false, done: false };
+    els.deriveFrom.value = "";
+    els.deriveTo.value = "spread";
+    els.deriveNote.value = "";
+    els.deriveForce.checked = false;
+    els.deriveResult.hidden = true;
+    els.deriveResult.classList.remove("done");
+    hideDialogError(els.deriveError);
+    renderDeriveSelects();
+    renderDeriveButtons();
+    openModal(els.deriveDialog, els.deriveFrom);
+    requestOptions();
+  });
+
+  function renderDeriveSelects() {
+    var ops = state.options ? state.options.operators.slice() : [];
+    ops.sort(function (a, b) {
+      return a.name.localeCompare(b.name);
+    });
+    var from = els.deriveFrom.value;
+    els.deriveFrom.textContent = "";
+    els.deriveFrom.appendChild(option("", "Choose an operator…", true));
+    ops.forEach(function (op) {
+      els.deriveFrom.appendChild(option(String(op.id), operatorLine(op)));
+    });
+    els.deriveFrom.value = from;
+    if (els.deriveFrom.value !== from) els.deriveFrom.value = "";
+    var to = els.deriveTo.value || "spread";
+    els.deriveTo.textContent = "";
+    els.deriveTo.appendChild(option("spread", "Spread over online operators"));
+    ops.forEach(function (op) {
+      if (String(op.id) === els.deriveFrom.value) return;
+      var off = op.presence !== "online";
+      els.deriveTo.appendChild(option(String(op.id), operatorLine(op) + (off ? " — not online" : ""), off));
+    });
+    els.deriveTo.value = to;
+    if (els.deriveTo.value !== to || els.deriveTo.selectedOptions[0].disabled) els.deriveTo.value = "spread";
+  }
+
+  function deriveSelection() {
+    var from = els.deriveFrom.value;
+    var to = els.deriveTo.value;
+    var force = canBatchDerive() && els.deriveForce.checked;
+    return {
+      from_operator_id: from ? Number(from) : null,
+      to_operator_id: to && to !== "spread" ? Number(to) : null,
+      force: force,
+      key: from + ">" + (to || "spread") + (force ? "!" : ""),
+    };
+  }
+
+  function renderDeriveButtons() {
+    var d = state.derive;
+    var sel = deriveSelection();
+    var ready = !!(d.preview && d.key === sel.key);
+    if (!d.busy) setBusy(els.deriveConfirm, false);
+    els.derivePreview.hidden = d.done;
+    els.deriveConfirm.hidden = d.done;
+    els.derivePreview.disabled = d.busy || !sel.from_operator_id;
+    els.deriveConfirm.disabled = d.busy || !ready || !d.preview.count;
+    els.deriveConfirm.textContent = ready && d.preview.count
+      ? "Confirm: move " + d.preview.count
+      : "Confirm";
+    els.deriveCancel.textContent = d.done ? "Done" : "Cancel";
+    [els.deriveFrom, els.deriveTo, els.deriveForce, els.deriveNote].forEach(function (f) {
+      f.disabled = d.busy || d.done;
+    });
+  }
+
+  [els.deriveFrom, els.deriveTo, els.deriveForce].forEach(function (field) {
+    field.addEventListener("change", function () {
+      // A preview answers one exact choice: any change means previewing again.
+      state.derive.preview = null;
+      els.deriveResult.hidden = true;
+      hideDialogError(els.deriveError);
+      if (field === els.deriveFrom) renderDeriveSelects();
+      renderDeriveButtons();
+    });
+  });
+
+  function targetName(key) {
+    if (key === "queue") return "Back to the queue (nobody free serves the type)";
+    var op = operatorById(Number(key));
+    return op ? op.name : "Operator #" + key;
+  }
+
+  function renderPerTarget(title, result) {
+    els.deriveResult.textContent = "";
+    els.deriveResult.appendChild(el("p", "derive-result-title", title));
+    var ul = el("ul", "derive-targets");
+    Object.keys(result.per_target || {}).forEach(function (key) {
+      var li = el("li", "derive-target");
+      li.setAttribute("data-target", key);
+      li.appendChild(el("span", "derive-target-name", targetName(key)));
+      li.appendChild(el("span", "derive-target-count", result.per_target[key]));
+      ul.appendChild(li);
+    });
+    els.deriveResult.appendChild(ul);
+    els.deriveResult.hidden = false;
+  }
+
+  els.derivePreview.addEventListener("click", function () {
+    var sel = deriveSelection();
+    if (!sel.from_operator_id) {
+      showDialogError(els.deriveError, "Choose the operator whose conversations move.");
+      els.deriveFrom.focus();
+      return;
+    }
+    var frame = {
+      type: "derivation.preview",
+      from_operator_id: sel.from_operator_id,
+      to_operator_id: sel.to_operator_id,
+    };
+    if (sel.force) frame.force = true;
+    if (!request("derive-preview", frame, { key: sel.key })) {
+      showDialogError(els.deriveError, "Not connected: try again when the console is live.");
+      return;
+    }
+    hideDialogError(els.deriveError);
+    state.derive.busy = true;
+    state.derive.preview = null;
+    renderDeriveButtons();
+  });
+
+  function onDerivationPreview(frame) {
+    var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
+    if (info) state.requests.delete(frame.request_id);
+    if (!info || !els.deriveDialog.open) return;
+    state.derive.busy = false;
+    if (info.key !== deriveSelection().key) {
+      renderDeriveButtons(); // the choice changed meanwhile: this answer is for another one
+      return;
+    }
+    state.derive.preview = frame;
+    state.derive.key = info.key;
+    var from = operatorById(frame.from_operator_id);
+    var n = frame.count || 0;
+    renderPerTarget(
+      n + " conversation" + (n === 1 ? "" : "s") + " of " + (from ? from.name : "this operator") + " would move:",
+      frame
+    );
+    renderDeriveButtons();
+    if (n) els.deriveConfirm.focus();
+  }
+
+  els.deriveForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var d = state.derive;
+    var sel = deriveSelection();
+    if (d.busy || d.done || !d.preview || d.key !== sel.key) return;
+    var frame = {
+      type: "derivation.run",
+      from_operator_id: sel.from_operator_id,
+      to_operator_id: sel.to_operator_id,
+    };
+    if (sel.force) frame.force = true;
+    var note = els.deriveNote.value.trim();
+    if (note) frame.note = note;
+    if (!request("derive-run", frame, { key: sel.key })) {
+      showDialogError(els.deriveError, "Not connected: nothing was moved.");
+      return;
+    }
+    hideDialogError(els.deriveError);
+    d.busy = true;
+    renderDeriveButtons();
+    setBusy(els.deriveConfirm, true, "Moving…");
+  });
+
+  function onDerivationRun(result) {
+    state.derive.busy = false;
+    state.derive.done = true;
+    setBusy(els.deriveConfirm, false);
+    var n = result.count || 0;
+    renderPerTarget(
+      "Done: " + n + " conversation" + (n === 1 ? "" : "s") + " moved" + (result.batch_id ? " (batch #" + result.batch_id + ")" : "") + ".",
+      result
+    );
+    els.deriveResult.classList.add("done");
+    renderDeriveButtons();
+    els.deriveCancel.focus();
+    requestOptions(); // loads changed
+  }
+
   // ---------------------------------------------------------------- selection and history
   function selectedConversation() {
     if (!state.selectedId) return null;
@@ -955,7 +1735,7 @@
   }
 
   function canAct(conv) {
-    return !!(conv && state.me && conv.operator_id === state.me.id && conv.status !== "closed");
+    return !!(conv && state.me && !conv.movedAway && conv.operator_id === state.me.id && conv.status !== "closed");
   }
 
   function select(id, opts) {
@@ -964,10 +1744,7 @@
       if (els.text.value) state.drafts.set(state.selectedId, els.text.value);
       else state.drafts.delete(state.selectedId);
     }
-    if (state.selectedId !== id) {
-      state.closedSelected = null;
-      disarmClose();
-    }
+    if (state.selectedId !== id) state.closedSelected = null;
     state.selectedId = id;
     els.text.value = state.drafts.get(id) || "";
     autoGrow();
@@ -1060,8 +1837,10 @@
     button.setAttribute("data-id", conv.id);
     var top = el("span", "conv-top");
     var name = el("span", "conv-name");
+    var qtype = el("span", "type-badge");
     var time = el("span", "conv-time");
     top.appendChild(name);
+    top.appendChild(qtype);
     top.appendChild(time);
     var bottom = el("span", "conv-bottom");
     var preview = el("span", "conv-preview");
@@ -1081,7 +1860,7 @@
       select(conv.id);
     });
     button.addEventListener("keydown", onListKey);
-    return { li: li, button: button, name: name, time: time, preview: preview, unread: unread, wait: wait, status: status };
+    return { li: li, button: button, name: name, time: time, preview: preview, unread: unread, wait: wait, qtype: qtype, status: status };
   }
 
   function onListKey(e) {
@@ -1106,6 +1885,7 @@
       if (preview.direction === "out" && state.supervisor) {
         node.preview.textContent = "Reply: " + preview.text;
       }
+      if (preview.system) node.preview.textContent = SYSTEM_AUTHOR + ": " + preview.text;
     } else {
       // No preview: it came by an event with messages this console has not seen yet.
       node.preview.textContent = preview ? "No messages yet" : "Open to read the messages";
@@ -1116,6 +1896,11 @@
     node.unread.setAttribute("aria-label", unread + " unread");
     var w = waitingInfo(conv, now);
     renderWait(node.wait, w);
+    var typeText = typeLabel(conv);
+    node.qtype.textContent = typeText;
+    node.qtype.hidden = !typeText;
+    node.qtype.title = conv.awaiting_type ? "The customer is choosing a query type from the menu" : "Query type";
+    node.qtype.classList.toggle("awaiting", !!conv.awaiting_type);
     var statusText = "";
     if (state.supervisor) {
       if (conv.status === "queued") statusText = "In queue";
@@ -1130,7 +1915,7 @@
     node.button.classList.toggle("selected", selected);
     if (selected) node.button.setAttribute("aria-current", "true");
     else node.button.removeAttribute("aria-current");
-    var label = node.name.textContent + ", " + (unread ? unread + " unread, " : "") +
+    var label = node.name.textContent + ", " + (typeText ? typeText + ", " : "") + (unread ? unread + " unread, " : "") +
       (w && w.awaiting ? "waiting " + shortDuration(w.ms) : "answered");
     node.button.setAttribute("aria-label", label);
   }
@@ -1203,8 +1988,12 @@
     var acting = canAct(conv);
     els.closeBtn.hidden = !acting;
     els.composer.hidden = !acting;
+    renderThreadType(conv);
+    els.transferOpen.hidden = !(canTransfer() && conv.status !== "closed" && !conv.movedAway);
     var banner = "";
-    if (conv.status === "closed") {
+    if (conv.movedAway) {
+      banner = "This conversation was moved away from you. You can read what was loaded, but no longer reply.";
+    } else if (conv.status === "closed") {
       banner = "This conversation is closed. The customer starts a new one by writing again.";
     } else if (!acting) {
       if (conv.status === "queued") {
@@ -1223,7 +2012,7 @@
   function renderThreadMeta(conv, now) {
     var parts = [];
     parts.push(conv.channel === "webchat" ? "Web chat" : conv.channel || "");
-    if (conv.status === "closed") parts.push("Closed");
+    if (conv.status === "closed") parts.push(conv.resolution ? "Closed: " + conv.resolution.name : "Closed");
     else if (conv.status === "queued") parts.push("In queue");
     else if (state.supervisor && conv.operator_id && (!state.me || conv.operator_id !== state.me.id)) {
       parts.push(operatorName(conv));
@@ -1309,9 +2098,11 @@
       }
       if (item.message) {
         var m = item.message;
-        node.className = "msg " + (m.direction === "out" ? "msg-out" : "msg-in");
+        var system = isSystemMessage(m);
+        node.className = "msg " + (system ? "msg-system" : m.direction === "out" ? "msg-out" : "msg-in");
         node._text.textContent = m.text;
         var who = m.direction === "out" ? (m.author && m.author === state.myName ? "You" : m.author || "Operator") : customerName;
+        if (system) who = SYSTEM_AUTHOR + " (automatic)";
         node._meta.textContent = who + " · " + clockTime(created);
         node._meta.title = new Date(created).toLocaleString();
       } else {
@@ -1404,6 +2195,7 @@
     if (node) node.button.focus();
   });
   document.addEventListener("keydown", function (e) {
+    if (document.querySelector("dialog[open]")) return; // Escape belongs to the dialog
     if (e.key === "Escape" && els.workspace.getAttribute("data-view") === "thread" &&
         window.matchMedia("(max-width: 760px)").matches) {
       els.back.click();
