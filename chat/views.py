@@ -5,6 +5,8 @@ The REST endpoints are twins of console frames and call the same services.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -46,8 +48,12 @@ def console_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def webchat_demo_page(request: HttpRequest) -> HttpResponse:
-    """A bank's public page with the chat widget embedded: play the customer."""
-    return render(request, "chat/webchat_demo.html")
+    """A bank's public page with the chat widget embedded: play the customer.
+    ``?type=claims`` plays a page whose widget starts conversations of that query type."""
+    query_type = request.GET.get("type", "")
+    if not re.fullmatch(r"[-a-zA-Z0-9_]{1,40}", query_type):
+        query_type = ""
+    return render(request, "chat/webchat_demo.html", {"query_type": query_type})
 
 
 @require_GET

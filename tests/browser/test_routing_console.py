@@ -258,6 +258,18 @@ def test_transfer_close_with_reason_and_batch_derivation(demo_hub):
         assert system.locator(".bubble-meta").text_content().startswith("Bank")
         assert coord.locator("#message-list .msg-in", has_text=marker).count() == 1
 
+        # A page whose widget is set to a query type (data-type) starts conversations of it.
+        claimant_name = f"Finn {marker}"
+        claimant = errors.watch(browser.new_context(viewport=VIEWPORT).new_page(), "claimant")
+        claimant.goto(f"{base}/webchat/?type=claims")
+        claimant.click("[data-hub-webchat] button.launcher")
+        claimant.fill("[data-hub-webchat] .name input", claimant_name)
+        claimant.fill("[data-hub-webchat] textarea", f"My card was charged twice {marker}")
+        claimant.press("[data-hub-webchat] textarea", "Enter")
+        finn = _row(coord, claimant_name)
+        finn.wait_for(timeout=TIMEOUT_MS)
+        assert finn.locator(".type-badge").text_content() == "Claims"
+
         for page in (op1, op2, coord, admin):
             assert page.locator("#notices .notice-error").count() == 0
 

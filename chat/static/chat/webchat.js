@@ -12,6 +12,8 @@
  *   data-subtitle  Line under the title.        Default: "We usually reply within a few minutes".
  *   data-accent    Accent colour (any CSS colour, e.g. "#0b5cad").
  *   data-open      "true" opens the panel when the page loads.
+ *   data-type      The query type of conversations started here (a code the bank's
+ *                  coordinators configured, e.g. "payments" on the payments help page).
  *
  * The bank's site origin must be allowed on the hub (HUB_WEBCHAT_ALLOWED_ORIGINS), or the
  * hub refuses the WebSocket.  Nothing else is needed: no CSS file, no other script, no CDN.
@@ -62,6 +64,7 @@
 
   var WS_URL = hubBase.replace(/^http/, "ws") + "/ws/webchat/";
   var KEY = "hubchat:" + hubBase + ":";
+  var QUERY_TYPE = attr("data-type", "");
   var TITLE = attr("data-title", "Chat with us");
   var SUBTITLE = attr("data-subtitle", "We usually reply within a few minutes");
   var ACCENT = attr("data-accent", "#1559b7");
@@ -454,6 +457,7 @@
     if (state.token) params.push("token=" + encodeURIComponent(state.token));
     var after = lastMessageId();
     if (state.token && after) params.push("after_id=" + after);
+    if (QUERY_TYPE) params.push("type=" + encodeURIComponent(QUERY_TYPE));
     if (params.length) url += "?" + params.join("&");
     var ws;
     try {
