@@ -14,7 +14,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from hub.roles import PERM_DERIVE, PERM_HANDLE
+from hub.roles import (
+    PERM_BATCH_DERIVE,
+    PERM_DERIVE,
+    PERM_FORCE_DERIVATION,
+    PERM_HANDLE,
+)
 from routing.models import OperatorState, Presence, QueryType, ResolutionReason
 
 
@@ -114,16 +119,24 @@ def _resolutions() -> list[dict[str, Any]]:
 def routing_options(*, actor: AbstractBaseUser) -> dict[str, Any]:
     """The choices a console offers: active query types (menu order), active resolution
     reasons, and — only for users who may transfer (``routing.derive_conversations``) —
-    the operators they can transfer or derive to.  Five queries at most."""
+    the operators they can transfer or derive to, plus what the user may do.  Five
+    queries at most."""
     query_types = list(
         QueryType.objects.filter(active=True)
         .order_by("menu_position", "name")
         .values("id", "code", "name", "priority")
     )
+    may_derive = actor.has_perm(PERM_DERIVE)
     return {
         "query_types": query_types,
         "resolutions": _resolutions(),
-        "operators": _operators() if actor.has_perm(PERM_DERIVE) else [],
+        "operators": _operators() if may_derive else [],
+        # What this user may do, so a console offers exactly that (the services check).
+        "can": {
+            "transfer": may_derive,
+            "batch_derive": actor.has_perm(PERM_BATCH_DERIVE),
+            "force": actor.has_perm(PERM_FORCE_DERIVATION),
+        },
     }
 
 

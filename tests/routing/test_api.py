@@ -304,6 +304,19 @@ def test_options_hide_operators_from_those_who_cannot_transfer(client, staff, cl
     body = as_user(client, op).get("/api/routing/options/").json()
     assert body["operators"] == []
     assert [t["id"] for t in body["query_types"]] == [claims.pk]
+    assert body["can"] == {"transfer": False, "batch_derive": False, "force": False}
+
+
+@pytest.mark.parametrize(
+    ("role", "can"),
+    [
+        (Role.COORDINATOR, {"transfer": True, "batch_derive": False, "force": False}),
+        (Role.ADMIN, {"transfer": True, "batch_derive": True, "force": True}),
+    ],
+)
+def test_options_say_what_the_user_may_do(client, staff, claims, role, can):
+    body = as_user(client, staff("someone", role)).get("/api/routing/options/").json()
+    assert body["can"] == can
 
 
 def test_options_cost_the_same_queries_for_one_operator_or_many(client, staff, claims):

@@ -1164,6 +1164,7 @@
       query_types: frame.query_types || [],
       resolutions: frame.resolutions || [],
       operators: frame.operators || [],
+      can: frame.can || {},
     };
     renderDeriveOpen();
     renderThread();
@@ -1180,9 +1181,12 @@
   }
 
   function canBatchDerive() {
-    // Batch derivation and forcing are the Admin role's (routing.batch_derive and
-    // routing.force_derivation); hello names the role, the server checks the permission.
-    return canTransfer() && state.role === "Admin";
+    // routing.options says what this user may do; the server checks it again.
+    return canTransfer() && !!state.options.can.batch_derive;
+  }
+
+  function canForce() {
+    return canTransfer() && !!state.options.can.force;
   }
 
   function operatorById(id) {
@@ -1438,7 +1442,7 @@
     state.transferFor = conv.id;
     els.transferNote.value = "";
     els.transferForce.checked = false;
-    els.transferForceField.hidden = !canBatchDerive();
+    els.transferForceField.hidden = !canForce();
     var where = conv.status === "queued" ? "waiting in the queue" : "with " + operatorName(conv);
     els.transferLead.textContent = displayName(conv) +
       (conv.query_type ? " · " + conv.query_type.name : "") + " · now " + where + ".";
@@ -1457,7 +1461,7 @@
     if (typeId !== null && skills.length && skills.indexOf(typeId) < 0) {
       return "does not serve " + conv.query_type.name;
     }
-    if (liveLoad(op) >= op.capacity && !(canBatchDerive() && els.transferForce.checked)) return "full";
+    if (liveLoad(op) >= op.capacity && !(canForce() && els.transferForce.checked)) return "full";
     return "";
   }
 
@@ -1518,7 +1522,7 @@
     };
     var note = els.transferNote.value.trim();
     if (note) frame.note = note;
-    if (canBatchDerive() && els.transferForce.checked) frame.force = true;
+    if (canForce() && els.transferForce.checked) frame.force = true;
     if (!request("transfer", frame, { conversationId: id, target: frame.to_operator_id })) {
       showDialogError(els.transferError, "Not connected: nothing was transferred.");
       return;
