@@ -264,11 +264,16 @@ def conversation_history(
     has_more = len(messages) > limit
     messages = messages[:limit]
     messages.reverse()
-    return {
+    page = {
         "conversation": conversation_dict(conversation),
         "messages": [message_dict(m) for m in messages],
         "has_more": has_more,
     }
+    if before_id is None:  # the newest page also brings the routing timeline
+        from routing.selectors import conversation_routing_timeline
+
+        page["timeline"] = conversation_routing_timeline(conversation_id=conversation.pk)
+    return page
 
 
 def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100) -> list[dict]:

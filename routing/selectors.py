@@ -20,7 +20,7 @@ from hub.roles import (
     PERM_FORCE_DERIVATION,
     PERM_HANDLE,
 )
-from routing.models import OperatorState, Presence, QueryType, ResolutionReason
+from routing.models import Assignment, OperatorState, Presence, QueryType, ResolutionReason
 
 
 def _handler_ids() -> Any:
@@ -154,3 +154,37 @@ def usernames(*, user_ids: list[int]) -> dict[int, str]:
     """User names by id, in one query (to print a derivation plan)."""
     model = get_user_model()
     return dict(model.objects.filter(pk__in=user_ids).values_list("pk", model.USERNAME_FIELD))
+
+
+# A conversation's routing timeline shows at most this many changes of hands (newest).
+TIMELINE_LIMIT = 200
+
+
+def conversation_routing_timeline(*, conversation_id: Any) -> list[dict[str, Any]]:
+    """Every change of hands of one conversation, oldest first, with the names a timeline
+    shows: who had it, who has it, who decided (None: the hub), why, and the note."""
+    rows = list(
+        Assignment.objects.filter(conversation_id=conversation_id)
+        .select_related("from_operator", "to_operator", "actor")
+        .order_by("-id")[:TIMELINE_LIMIT]
+    )
+    rows.reverse()
+
+    def person(user: Any) -> dict[str, Any] | None:
+        if user is None:
+            return None
+        return {"id": user.pk, "name": user.get_full_name() or user.get_username()}
+
+    return [
+        {
+            "id": row.pk,
+            "kind": row.kind,
+            "from": person(row.from_operator),
+            "to": person(row.to_operator),
+            "actor": person(row.actor),
+            "note": row.note,
+            "batch_id": row.batch_id,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]

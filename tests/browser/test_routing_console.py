@@ -126,6 +126,10 @@ def test_transfer_close_with_reason_and_batch_derivation(demo_hub):
             timeout=TIMEOUT_MS
         )
         assert op2.is_visible("#composer")
+        # The change of hands is on the conversation's timeline, with who and why.
+        moved = op2.locator("#message-list .msg-timeline", has_text="Transferred from")
+        moved.wait_for(timeout=TIMEOUT_MS)
+        assert "Customer asked for Olga" in moved.text_content()
 
         # --- 2. operator1 closes Ana with a reason, by keyboard ----------------------------
         op1.focus("#close-conv")

@@ -125,6 +125,27 @@ def test_transfer_field_errors_name_the_field_and_change_nothing(
     assert (conversation.status, conversation.operator_id) == ("assigned", a.pk)
 
 
+def test_history_brings_the_routing_timeline_with_names(client, staff):
+    a = operator(staff, "a")
+    conversation = conversation_for("v1")
+    b = operator(staff, "b")
+    coordinator = staff("coord", Role.COORDINATOR)
+    post(
+        as_user(client, coordinator),
+        f"/api/conversations/{conversation.pk}/transfer/",
+        {"to_operator_id": b.pk, "note": "speaks German"},
+    )
+    body = client.get(f"/api/conversations/{conversation.pk}/messages/").json()
+    timeline = [
+        (t["kind"], t["from"] and t["from"]["name"], t["to"]["name"], t["actor"], t["note"])
+        for t in body["timeline"]
+    ]
+    assert timeline[0] == ("routed", None, "a", None, "")
+    assert timeline[1][:3] == ("transferred", "a", "b")
+    assert timeline[1][3]["name"] == "coord" and timeline[1][4] == "speaks German"
+    assert a.pk != b.pk
+
+
 def test_operator_may_not_transfer(client, staff):
     a = operator(staff, "a")
     conversation = conversation_for("v1")

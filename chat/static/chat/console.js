@@ -623,6 +623,7 @@
       case "routing.conversation_assigned":
       case "routing.conversation_queued":
       case "routing.conversation_type_changed":
+        if (data.assignment) addTimelineEntry(ev.conversation_id, timelineFromAssignment(data.assignment));
         if (data.conversation) upsertConversation(data.conversation);
         break;
       case "routing.conversations_assigned":
@@ -634,6 +635,7 @@
         renderThread();
         break;
       case "routing.conversation_unassigned":
+        if (data.assignment) addTimelineEntry(ev.conversation_id, timelineFromAssignment(data.assignment));
         onUnassigned([data.conversation_id || ev.conversation_id], data.assignment || null);
         break;
       case "routing.conversations_unassigned":
@@ -766,6 +768,79 @@
     // Only ever move the preview forward (history answers can be older than events).
     if (conv.preview && conv.preview.id > message.id) return;
     conv.preview = { id: message.id, text: message.text, direction: message.direction, system: isSystemMessage(message) };
+  }
+
+  // --- the routing timeline: every change of hands, between the messages -------------------
+  function personName(id) {
+    if (id === null || id === undefined) return null;
+    if (state.me && id === state.me.id) return "you";
+    var op = operatorById(id);
+    return op ? op.name : "operator #" + id;
+  }
+
+  function timelineFromAssignment(a) {
+    // An event's assignment names people by id; the options list resolves the names.
+    function who(id) {
+      return id === null || id === undefined ? null : { id: id, name: personName(id) };
+    }
+    return {
+      id: a.id,
+      kind: a.kind,
+      from: who(a.from_operator_id),
+      to: who(a.to_operator_id),
+      actor: who(a.actor_id),
+      note: a.note || "",
+      batch_id: a.batch_id,
+      created_at: a.created_at,
+    };
+  }
+
+  function addTimelineEntry(conversationId, entry) {
+    var thread = state.threads.get(conversationId);
+    if (!thread || !thread.loaded) return; // the next history page brings it
+    if (!thread.timeline) thread.timeline = new Map();
+    thread.timeline.set(entry.id, entry);
+  }
+
+  function describeTimeline(t) {
+    function name(p) {
+      return p ? p.name : null;
+    }
+    var to = name(t.to) || "the queue";
+    var by = t.actor ? " by " + name(t.actor) : "";
+    var text;
+    switch (t.kind) {
+      case "routed":
+        text = "Assigned to " + to;
+        break;
+      case "queued":
+        text = "Waiting in the queue";
+        break;
+      case "transferred":
+        text = "Transferred from " + (name(t.from) || "the queue") + " to " + to + by;
+        break;
+      case "requeued":
+        text = "Sent back to routing" + by + (t.to ? ", now with " + to : ", waiting in the queue");
+        break;
+      case "batch":
+        text = "Derived from " + name(t.from) + " to " + to + by + (t.batch_id ? " (batch #" + t.batch_id + ")" : "");
+        break;
+      case "absence":
+        text = name(t.from) + " is absent: moved to " + to;
+        break;
+      case "unanswered":
+        text = "Not answered in time: moved from " + name(t.from) + " to " + to;
+        break;
+      case "type_changed":
+        text = "Query type corrected" + by + ": now with " + to;
+        break;
+      case "reopened":
+        text = "Reopened by the customer: " + (t.to ? "back with " + to : "waiting in the queue");
+        break;
+      default:
+        text = t.kind;
+    }
+    return t.note ? text + " — note: " + t.note : text;
   }
 
   function isSystemMessage(m) {
@@ -922,6 +997,12 @@
     messages.forEach(function (m) {
       thread.messages.set(m.id, m);
     });
+    if (!info.beforeId && frame.timeline) {
+      thread.timeline = new Map();
+      frame.timeline.forEach(function (entry) {
+        thread.timeline.set(entry.id, entry);
+      });
+    }
     if (conv && !info.beforeId) {
       // The newest page: it settles the preview of a conversation that arrived by an event.
       var newest = messages[messages.length - 1];
@@ -2069,6 +2150,25 @@
           items.push({ key: "m" + m.id, message: m });
         });
     }
+    if (thread && thread.loaded && thread.timeline && thread.timeline.size) {
+      // Changes of hands sit between the messages at the time they happened.
+      var entries = Array.from(thread.timeline.values());
+      var merged = [];
+      var i = 0;
+      entries.sort(function (a, b) {
+        return a.id - b.id;
+      });
+      items.forEach(function (item) {
+        var at = parseTime(item.message.created_at) || 0;
+        while (i < entries.length && (parseTime(entries[i].created_at) || 0) < at) {
+          merged.push({ key: "a" + entries[i].id, timeline: entries[i] });
+          i++;
+        }
+        merged.push(item);
+      });
+      for (; i < entries.length; i++) merged.push({ key: "a" + entries[i].id, timeline: entries[i] });
+      items = merged;
+    }
     state.outbox.forEach(function (entry) {
       if (entry.conversation_id === conv.id) items.push({ key: "c" + entry.client_id, pending: entry });
     });
@@ -2078,7 +2178,10 @@
     var lastDay = null;
     var customerName = conv.customer && conv.customer.name ? conv.customer.name : "Customer";
     items.forEach(function (item) {
-      var created = parseTime(item.message ? item.message.created_at : item.pending.createdAt) || Date.now();
+      var created =
+        parseTime(
+          item.message ? item.message.created_at : item.timeline ? item.timeline.created_at : item.pending.createdAt
+        ) || Date.now();
       var day = new Date(created).toDateString();
       if (day !== lastDay) {
         lastDay = day;
@@ -2100,7 +2203,12 @@
         node = buildMessageNode(item.key);
         messageNodes.set(item.key, node);
       }
-      if (item.message) {
+      if (item.timeline) {
+        node.className = "msg msg-timeline";
+        node._text.textContent = describeTimeline(item.timeline);
+        node._meta.textContent = clockTime(created);
+        node._meta.title = new Date(created).toLocaleString();
+      } else if (item.message) {
         var m = item.message;
         var system = isSystemMessage(m);
         node.className = "msg " + (system ? "msg-system" : m.direction === "out" ? "msg-out" : "msg-in");
