@@ -134,6 +134,8 @@ INSTALLED_APPS = [
     "hub",
     "chat",
     "routing",
+    "knowledge_base",
+    "scheduling",
 ]
 
 MIDDLEWARE = [

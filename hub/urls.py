@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from chat import views as chat_views
 from hub import views
@@ -25,5 +25,7 @@ urlpatterns = [
     path("api/routing/options/", routing_views.api_routing_options),
     path("api/derivations/preview/", routing_views.api_derivation_preview),
     path("api/derivations/", routing_views.api_derivations),
+    path("", include("knowledge_base.urls")),
+    path("", include("scheduling.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,1 @@
+"""Knowledge base: the default replies coordinators write and operators pick in the chat."""
