@@ -156,6 +156,8 @@ class ConsoleConsumer(HubJsonConsumer):
         "derivation.preview": "act_derivation_preview",
         "derivation.run": "act_derivation_run",
         "routing.options": "act_routing_options",
+        "kb.search": "act_kb_search",
+        "kb.render": "act_kb_render",
     }
 
     async def connect(self) -> None:
@@ -393,6 +395,30 @@ class ConsoleConsumer(HubJsonConsumer):
         options = await run_db(routing_selectors.routing_options, actor=self.user)
         return {"type": "routing_options", **options}
 
+    async def act_kb_search(self, content: dict) -> dict:
+        from knowledge_base.selectors import reply_search
+
+        query = field(content, "query", str, max_length=200)
+        replies = await run_db(
+            reply_search,
+            actor=self.user,
+            query=query,
+            conversation_id=field(content, "conversation_id", str, required=False, max_length=64),
+            limit=field(content, "limit", int, required=False, default=10, minimum=1),
+        )
+        return {"type": "kb_results", "query": query, "replies": replies}
+
+    async def act_kb_render(self, content: dict) -> dict:
+        from knowledge_base.services import reply_render
+
+        rendered = await run_db(
+            reply_render,
+            actor=self.user,
+            reply_id=field(content, "reply_id", int, minimum=1),
+            conversation_id=field(content, "conversation_id", str, max_length=64),
+        )
+        return {"type": "kb_rendered", **rendered}
+
 
 class WebchatConsumer(HubJsonConsumer):
     """``/ws/webchat/``: a website visitor talking to the bank.
@@ -486,6 +512,8 @@ class WebchatConsumer(HubJsonConsumer):
             text=field(content, "text", str),
             display_name=field(content, "name", str, required=False, default="", max_length=200),
             entry_point=self.entry_point,
+            language=field(content, "language", str, required=False, max_length=16),
+            time_zone=field(content, "time_zone", str, required=False, max_length=64),
         )
         if self.customer_id is None:
             self.customer_id = result.conversation["customer"]["id"]

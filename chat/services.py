@@ -33,12 +33,14 @@ from chat.models import (
 from chat.selectors import SYSTEM_AUTHOR, access_conversation, conversation_dict, message_dict
 from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
 from routing.classify import conversation_classify_and_route, type_answer_handle
+from routing.models import ResolutionReason
 from routing.services import (
     conversation_reopen,
     operator_slot_freed,
     resolution_check,
     routing_settings_get,
 )
+from scheduling.services import out_of_hours_handle
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,16 @@ def inbound_message_receive(
     text: str,
     display_name: str = "",
     entry_point: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
 ) -> MessageResult:
     """Store a customer's message, opening (and routing) a conversation if needed.
 
     ``entry_point`` (a widget's type code, a channel number) gives a new conversation its
     query type; without one the type menu or the default type does (routing.classify).
+    Out of hours a waiting conversation gets the autoreply once per closed period, in the
+    customer's ``language`` with the opening in their ``time_zone`` when the channel knows
+    them, and is held or closed (scheduling.services.out_of_hours_handle).
 
     Idempotent on ``(channel, channel_message_id)``: a replay returns the stored message.
     Emits ``chat.message_created`` to the assigned operator's stream (and supervisors'),
@@ -201,6 +208,8 @@ def inbound_message_receive(
                 conversation_reopen(conversation=conversation)
             elif conversation.query_type_id is None and conversation.type_menu_asked:
                 type_answer_handle(conversation=conversation, text=text)
+            # No query unless the conversation waits (queued): the hot path is untouched.
+            out_of_hours_handle(conversation=conversation, language=language, time_zone=time_zone)
             if display_name and conversation.customer.display_name != display_name[:200]:
                 Customer.objects.filter(pk=conversation.customer_id).update(
                     display_name=display_name[:200]
@@ -255,9 +264,12 @@ def webchat_message_receive(
     text: str,
     display_name: str = "",
     entry_point: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
 ) -> MessageResult:
     """A web chat visitor's message; ``client_id`` makes retries idempotent;
-    ``entry_point`` is the widget's query type code, if the website set one."""
+    ``entry_point`` is the widget's query type code, if the website set one; ``language``
+    and ``time_zone`` the browser's, if the widget sent them (out-of-hours autoreply)."""
     client_id = _clean_client_id(client_id)
     return inbound_message_receive(
         channel=Channel.WEBCHAT,
@@ -266,6 +278,8 @@ def webchat_message_receive(
         text=text,
         display_name=display_name,
         entry_point=entry_point,
+        language=language,
+        time_zone=time_zone,
     )
 
 
@@ -420,23 +434,41 @@ def conversation_close(
         )
         if conversation.status == ConversationStatus.CLOSED:
             raise ConversationClosed("The conversation is already closed.")
-        conversation.resolution = resolution_check(
+        resolution = resolution_check(
             query_type_id=conversation.query_type_id, resolution_id=resolution_id
         )
-        conversation.status = ConversationStatus.CLOSED
-        conversation.closed_at = timezone.now()
-        conversation.save(update_fields=["status", "closed_at", "resolution"])
-        summary = conversation_dict(conversation)
-        console_event_append(
-            kind="chat.conversation_closed",
-            payload={"conversation": summary},
-            conversation_id=conversation.pk,
-            operator_id=conversation.operator_id,
-        )
-        publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
+        summary = _close_locked(conversation, resolution=resolution)
         # The freed slot goes to the longest-waiting queued conversation.
         operator_slot_freed(operator=actor)
         return summary
+
+
+def conversation_close_by_hub(
+    *, conversation: Conversation, resolution: ResolutionReason | None
+) -> dict[str, Any]:
+    """The hub closes a waiting conversation (row locked by the caller) by itself, e.g.
+    out of hours when queries are not referred to the opening; ``resolution`` is the one
+    the coordinator configured (checked when they saved it).  Runs inside the caller's
+    transaction.  Emits ``chat.conversation_closed``."""
+    return _close_locked(conversation, resolution=resolution)
+
+
+def _close_locked(
+    conversation: Conversation, *, resolution: ResolutionReason | None
+) -> dict[str, Any]:
+    conversation.resolution = resolution
+    conversation.status = ConversationStatus.CLOSED
+    conversation.closed_at = timezone.now()
+    conversation.save(update_fields=["status", "closed_at", "resolution"])
+    summary = conversation_dict(conversation)
+    console_event_append(
+        kind="chat.conversation_closed",
+        payload={"conversation": summary},
+        conversation_id=conversation.pk,
+        operator_id=conversation.operator_id,
+    )
+    publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
+    return summary
 
 
 def console_log_prune(*, older_than: timedelta, batch: int = 10_000) -> int:

@@ -167,6 +167,10 @@ def inbound_append(
     values["id"] = _uuid_value(values["id"])
     values["customer_id"] = _uuid_value(values["customer_id"])
     conversation = Conversation(**values)
+    # A row read from the database, not a new one: a later save(update_fields=…) (routing
+    # the menu answer, the out-of-hours reply) must UPDATE it.
+    conversation._state.adding = False
+    conversation._state.db = connection.alias
     conversation.customer = Customer(id=values["customer_id"], display_name=customer_name)
     if values["operator_id"] is not None:
         conversation.operator = get_user_model()(

@@ -14,23 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chat import selectors, services
 from hub.errors import parse_json_body
-from hub.exceptions import ValidationFailed
 from hub.roles import role_of
 from hub.schemas import field
-from hub.views import staff_api
+from hub.views import query_int, staff_api
 from routing.services import presence_set
-
-
-def _int_param(request: HttpRequest, name: str, default: int | None) -> int | None:
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationFailed(
-            f"Query parameter '{name}' must be an integer.", field=name
-        ) from None
 
 
 @login_required
@@ -70,8 +57,8 @@ def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
             selectors.conversation_history(
                 actor=request.user,
                 conversation_id=conversation_id,
-                before_id=_int_param(request, "before_id", None),
-                limit=_int_param(request, "limit", 50),
+                before_id=query_int(request, "before_id", None),
+                limit=query_int(request, "limit", 50),
             )
         )
     body = parse_json_body(request)

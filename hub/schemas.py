@@ -10,7 +10,13 @@ from typing import Any
 
 from hub.exceptions import ErrorCode, ValidationFailed
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "a boolean",
+    dict: "an object",
+    list: "a list",
+}
 
 
 def field(

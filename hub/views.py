@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from hub.auth import api_token_issue
 from hub.errors import parse_json_body
-from hub.exceptions import NotAuthenticated, PermissionDenied
+from hub.exceptions import NotAuthenticated, PermissionDenied, ValidationFailed
 from hub.health import channel_layer_health, database_health
 from hub.roles import is_staff_member
 from hub.schemas import field
@@ -72,3 +72,16 @@ def staff_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def query_int(request: HttpRequest, name: str, default: int | None) -> int | None:
+    """An integer query-string parameter, or a precise 400 (``invalid_value``)."""
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationFailed(
+            f"Query parameter '{name}' must be an integer.", field=name
+        ) from None

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.http import HttpRequest
 
+from hub.admin_access import PermissionGated
 from hub.roles import PERM_BATCH_DERIVE, PERM_DERIVE, PERM_HANDLE, PERM_MANAGE_ROUTING
 from routing.models import (
     Assignment,
@@ -54,28 +55,10 @@ def _handlers_queryset() -> Any:
     )
 
 
-class PermissionAdmin(admin.ModelAdmin):
+class PermissionAdmin(PermissionGated, admin.ModelAdmin):
     """Every right comes from one hub permission (``perm``)."""
 
     perm = PERM_MANAGE_ROUTING
-
-    def _allowed(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.has_perm(self.perm)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
 
 
 class AuditAdmin(PermissionAdmin):

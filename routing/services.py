@@ -5,7 +5,9 @@ the conversation's query type and has a free slot — the least loaded, then the
 waited longest since their last assignment.  Everything else here (queues, transfers, batch
 derivation, absence) calls it or respects the same rules.  Every change of hands is an
 ``Assignment`` row (the audit record and the timeline entry) and console events in the
-same transaction.
+same transaction.  Out of hours (the query type's opening hours,
+``scheduling.selectors.service_open_for``) nobody is picked and the queue is not drained:
+conversations wait for the opening.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from routing.models import (
     RoutingSettings,
     ScheduledAbsence,
 )
+from scheduling.selectors import open_types_filter, service_open_for
 
 if TYPE_CHECKING:
     from chat.models import Conversation
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 # Conversations per console event when a derivation moves many at once: keeps each event
 # far below the WebSocket message limit.
 DERIVATION_EVENT_CHUNK = 100
+# The assignment note of a conversation that waits because its service is closed.
+OUT_OF_HOURS = "Out of hours: waits for the opening."
 
 
 def routing_settings_get() -> RoutingSettings:
@@ -90,8 +95,11 @@ def operator_pick(
     loaded, then longest since their last assignment) and locks the best row it can
     (``SKIP LOCKED``: a concurrent router holding the best one takes the next instead of
     waiting).  The load is counted again under the lock, so an operator is never
-    overfilled by routers on other processes.
+    overfilled by routers on other processes.  None while the type's service is closed:
+    operators never receive queries out of hours.
     """
+    if not service_open_for(query_type_id):
+        return None
     load = (
         _assigned_load(OuterRef("user_id"))
         .order_by()
@@ -213,11 +221,18 @@ def conversation_route(
     """Assign a queued conversation (row locked by the caller) to a free operator who
     serves its type, or leave it waiting in its type's queue and, if configured, tell the
     customer their position.  A conversation still waiting for the customer's answer to
-    the type menu is not routed.
+    the type menu is not routed.  While its service is closed it waits without a position
+    message (the out-of-hours autoreply tells the customer when it opens).
 
     Emits ``routing.conversation_assigned`` or ``routing.conversation_queued``.
     """
     if conversation.query_type_id is None and conversation.type_menu_asked:
+        return conversation
+    if not service_open_for(conversation.query_type_id):
+        queued_kind = kind if kind != Assignment.Kind.ROUTED else Assignment.Kind.QUEUED
+        _hand_over(
+            conversation, to_user=None, kind=queued_kind, actor=actor, note=note or OUT_OF_HOURS
+        )
         return conversation
     state = operator_pick(
         query_type_id=conversation.query_type_id, exclude_user_ids=exclude_user_ids
@@ -240,7 +255,8 @@ def _queue_drain_locked(
     *, state: OperatorState, exclude_conversation_ids: frozenset[Any] = frozenset()
 ) -> int:
     """Give an online operator (row locked by the caller) the queued conversations they
-    serve, highest priority then oldest first, up to their free capacity."""
+    serve, highest priority then oldest first, up to their free capacity; never those whose
+    service is closed now."""
     from chat.models import Conversation, ConversationStatus
 
     if state.presence != Presence.ONLINE or _absent_now().filter(operator_id=state.user_id):
@@ -253,6 +269,9 @@ def _queue_drain_locked(
         .exclude(query_type__isnull=True, type_menu_asked__gt=0)
         .exclude(pk__in=exclude_conversation_ids)
     )
+    in_hours = open_types_filter()
+    if in_hours is not None:
+        waiting = waiting.filter(in_hours)
     skills = list(state.query_types.values_list("pk", flat=True))
     if skills:
         waiting = waiting.filter(Q(query_type_id__in=skills) | Q(query_type__isnull=True))
@@ -856,9 +875,10 @@ def resolution_check(
 
 def conversation_reopen(*, conversation: Conversation) -> None:
     """A customer wrote within the reopen window of a close (row locked, status already
-    queued): back to the operator who closed it if they are free, otherwise routed."""
+    queued): back to the operator who closed it if they are free, otherwise routed (out of
+    hours: it waits for the opening)."""
     operator_id = conversation.operator_id
-    if operator_id is not None:
+    if operator_id is not None and service_open_for(conversation.query_type_id):
         preferred = (
             OperatorState.objects.filter(
                 user_id=operator_id, presence=Presence.ONLINE, user__in=_handlers()

@@ -195,6 +195,9 @@
     composer: $("composer"),
     text: $("composer-text"),
     send: $("send"),
+    kbPicker: $("kb-picker"),
+    kbList: $("kb-list"),
+    kbStatus: $("kb-status"),
   };
 
   var state = {
@@ -423,6 +426,10 @@
         if (t) t.loading = false;
       } else if (info.kind === "presence") {
         renderPresence();
+      } else if (info.kind === "kb-search" || info.kind === "kb-render") {
+        kb.pending = null;
+        kb.rendering = null;
+        if (kb.open) kbStatus("The connection dropped; keep typing to search again.");
       } else if (info.kind === "settype") {
         state.typePending = null;
         renderThread();
@@ -508,6 +515,12 @@
         break;
       case "derivation_preview":
         onDerivationPreview(frame);
+        break;
+      case "kb_results":
+        onKbResults(frame);
+        break;
+      case "kb_rendered":
+        onKbRendered(frame);
         break;
       case "error":
         onError(frame);
@@ -1054,6 +1067,10 @@
       if (state.selectedId === info.conversationId) renderThread();
     }
     if (info && info.kind === "presence") renderPresence();
+    if (info && (info.kind === "kb-search" || info.kind === "kb-render")) {
+      onKbRefused(frame, info);
+      return;
+    }
     if (info && info.kind === "options") {
       // An older server without routing frames: the routing controls stay hidden.
       if (frame.code === "unknown_type") state.optionsUnsupported = true;
@@ -1160,6 +1177,7 @@
     state.outbox.set(entry.client_id, entry);
     saveOutbox();
     els.text.value = "";
+    kbClose();
     state.drafts.delete(conv.id);
     autoGrow();
     transmit(entry);
@@ -1830,6 +1848,7 @@
       else state.drafts.delete(state.selectedId);
     }
     if (state.selectedId !== id) state.closedSelected = null;
+    if (state.selectedId !== id) kbClose();
     state.selectedId = id;
     els.text.value = state.drafts.get(id) || "";
     autoGrow();
@@ -2282,6 +2301,207 @@
     if (conv) renderThreadMeta(conv, now);
   }, 5000);
 
+  // ---------------------------------------------------------------- knowledge base picker
+  // Typing "/" and words in the composer searches the saved replies (kb.search, debounced);
+  // arrows choose, Enter (or a click) asks the server to fill the reply in for this
+  // conversation (kb.render) and puts the text in the composer, to edit before sending.
+  // Only the answer to the newest search is shown: an older one arriving late is ignored.
+  var KB_DEBOUNCE_MS = 150;
+  var KB_MAX_QUERY = 200;
+  var kb = {
+    open: false,
+    query: "",
+    results: [],
+    active: -1,
+    timer: null,
+    pending: null, // request id of the newest kb.search in flight
+    rendering: null, // request id of the kb.render in flight
+  };
+
+  function kbQueryOf(text) {
+    // The whole composer is the query while it starts with "/" and is one short line.
+    if (text.charAt(0) !== "/" || text.indexOf("\n") >= 0 || text.length > KB_MAX_QUERY) return null;
+    return text;
+  }
+
+  function kbStatus(text) {
+    els.kbStatus.textContent = text || "";
+  }
+
+  function kbShow(open) {
+    kb.open = open;
+    els.kbPicker.hidden = !open;
+    els.text.setAttribute("aria-expanded", open ? "true" : "false");
+    if (!open) {
+      els.text.removeAttribute("aria-activedescendant");
+      kb.active = -1;
+    }
+  }
+
+  function kbClose() {
+    clearTimeout(kb.timer);
+    kb.pending = null;
+    kb.results = [];
+    kb.query = "";
+    els.kbList.textContent = "";
+    kbStatus("");
+    kbShow(false);
+  }
+
+  function kbOnInput() {
+    var conv = selectedConversation();
+    var query = conv && canAct(conv) ? kbQueryOf(els.text.value) : null;
+    if (query === null) {
+      if (kb.open || kb.pending) kbClose();
+      return;
+    }
+    if (query === kb.query && kb.open) return;
+    kb.query = query;
+    kbShow(true);
+    if (!kb.results.length) kbStatus("Searching…");
+    clearTimeout(kb.timer);
+    kb.timer = setTimeout(kbSearch, KB_DEBOUNCE_MS);
+  }
+
+  function kbSearch() {
+    var conv = selectedConversation();
+    if (!kb.open || !conv) return;
+    if (!sock.live) {
+      kbStatus("Waiting for connection…");
+      return;
+    }
+    kb.pending = request(
+      "kb-search",
+      { type: "kb.search", query: kb.query, conversation_id: conv.id },
+      { query: kb.query, conversationId: conv.id }
+    );
+  }
+
+  function onKbResults(frame) {
+    var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
+    if (info) state.requests.delete(frame.request_id);
+    if (!kb.open || frame.request_id !== kb.pending) return; // superseded by newer typing
+    kb.pending = null;
+    kb.results = frame.replies || [];
+    kb.active = kb.results.length ? 0 : -1;
+    kbRender();
+    kbStatus(kb.results.length ? "" : "No saved reply matches “" + kb.query + "”.");
+  }
+
+  function kbRender() {
+    els.kbList.textContent = "";
+    kb.results.forEach(function (reply, index) {
+      var item = el("li", "kb-option");
+      item.id = "kb-opt-" + index;
+      item.setAttribute("role", "option");
+      item.setAttribute("aria-selected", index === kb.active ? "true" : "false");
+      item.setAttribute("data-reply-id", String(reply.id));
+      item.appendChild(el("span", "kb-option-title", reply.title));
+      var meta = el("span", "kb-option-meta");
+      meta.appendChild(el("span", "kb-option-shortcut", reply.shortcut));
+      meta.appendChild(document.createTextNode(" · " + reply.language));
+      item.appendChild(meta);
+      item.appendChild(el("span", "kb-option-snippet", reply.snippet));
+      item.addEventListener("mousedown", function (e) {
+        e.preventDefault(); // keep the focus in the composer
+      });
+      item.addEventListener("click", function () {
+        kb.active = index;
+        kbPick();
+      });
+      els.kbList.appendChild(item);
+    });
+    kbMark();
+  }
+
+  function kbMark() {
+    Array.prototype.forEach.call(els.kbList.children, function (item, index) {
+      item.setAttribute("aria-selected", index === kb.active ? "true" : "false");
+    });
+    if (kb.active >= 0) {
+      var node = els.kbList.children[kb.active];
+      els.text.setAttribute("aria-activedescendant", node.id);
+      node.scrollIntoView({ block: "nearest" });
+    } else {
+      els.text.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function kbPick() {
+    var reply = kb.results[kb.active];
+    var conv = selectedConversation();
+    if (!reply || !conv || kb.rendering) return;
+    kbStatus("Inserting “" + reply.title + "”…");
+    kb.rendering = request(
+      "kb-render",
+      { type: "kb.render", reply_id: reply.id, conversation_id: conv.id },
+      { conversationId: conv.id, replyId: reply.id }
+    );
+    if (!kb.rendering) kbStatus("Waiting for connection…");
+  }
+
+  function onKbRendered(frame) {
+    var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
+    if (info) state.requests.delete(frame.request_id);
+    if (frame.request_id !== kb.rendering) return;
+    kb.rendering = null;
+    kbClose();
+    if (!info || info.conversationId !== state.selectedId) return; // the operator moved on
+    els.text.value = frame.text;
+    state.drafts.set(info.conversationId, frame.text);
+    autoGrow();
+    els.text.focus();
+    els.text.setSelectionRange(frame.text.length, frame.text.length);
+  }
+
+  function onKbRefused(frame, info) {
+    if (info.kind === "kb-render") {
+      kb.rendering = null;
+      kbStatus("");
+      showNotice("The saved reply could not be inserted: " + errorText(frame), { kind: "warning", timeout: 6000 });
+      return;
+    }
+    if (frame.request_id === kb.pending) {
+      kb.pending = null;
+      kbStatus("Search failed: " + errorText(frame));
+    }
+  }
+
+  function kbKey(e) {
+    // Keys the picker takes while it is open; true when the key was handled here.
+    if (!kb.open) return false;
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      kbClose();
+      return true;
+    }
+    if (!kb.results.length) return false;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      var step = e.key === "ArrowDown" ? 1 : -1;
+      kb.active = (kb.active + step + kb.results.length) % kb.results.length;
+      kbMark();
+      return true;
+    }
+    if ((e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) || e.key === "Tab") {
+      if (kb.active < 0) return false;
+      e.preventDefault();
+      kbPick();
+      return true;
+    }
+    return false;
+  }
+
+  els.text.addEventListener("input", kbOnInput);
+  els.text.addEventListener("blur", function () {
+    // A click on an option keeps the focus (mousedown is prevented), so a blur means the
+    // operator went elsewhere.
+    setTimeout(function () {
+      if (document.activeElement !== els.text) kbClose();
+    }, 0);
+  });
+
   // ---------------------------------------------------------------- composer and keys
   function autoGrow() {
     els.text.style.height = "auto";
@@ -2290,6 +2510,7 @@
 
   els.text.addEventListener("input", autoGrow);
   els.text.addEventListener("keydown", function (e) {
+    if (kbKey(e)) return;
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();
       sendReply();

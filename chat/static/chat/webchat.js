@@ -509,6 +509,14 @@
     if (!sock.live) return;
     var frame = { type: "message.send", request_id: entry.client_id, client_id: entry.client_id, text: entry.text };
     if (state.name) frame.name = state.name;
+    // For the out-of-hours reply: its language, and the next opening in the visitor's time.
+    if (navigator.language) frame.language = String(navigator.language).slice(0, 16);
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone) frame.time_zone = String(zone).slice(0, 64);
+    } catch (e) {
+      /* an old browser: the schedule's time zone is used */
+    }
     if (send(frame)) entry.sentAt = Date.now();
   }
 

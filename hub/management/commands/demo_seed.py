@@ -20,10 +20,25 @@ from django.db import transaction
 from chat.services import operator_message_send, webchat_message_receive
 from hub.accounts import staff_user_ensure
 from hub.roles import Role
+from knowledge_base.models import Reply
+from knowledge_base.services import reply_create
 from routing.models import QueryType, ResolutionReason
 from routing.services import operator_state_get, presence_set
+from scheduling.models import Schedule
+from scheduling.services import schedule_save, special_day_create
 
 DEMO_PASSWORD = "demo"  # demo credentials live only here, behind HUB_DEMO
+# Open around the clock, so the demo routes whenever it runs; Christmas Day closed every
+# year shows the out-of-hours reply (preview it: GET /api/hours/preview/?at=2026-12-25T10:00).
+DEMO_HOURS = [
+    {"weekday": day, "start": "00:00", "end": "00:00", "crosses_midnight": True} for day in range(7)
+]
+DEMO_AUTOREPLIES = {
+    "en": "Thanks for writing. Nobody is available right now; we open {next_opening} "
+    "and will answer you then.",
+    "es": "Gracias por escribirnos. Ahora no hay nadie disponible; abrimos el "
+    "{next_opening} y te responderemos entonces.",
+}
 STAFF = [
     ("admin", Role.ADMIN, "Ada", "Admin"),
     ("coordinator", Role.COORDINATOR, "Carla", "Coordinator"),
@@ -65,6 +80,136 @@ CONVERSATIONS = [
     ),
     ("demo-visitor-chen", "Chen Li", ["How do I raise my daily transfer limit?"], None),
 ]
+# Knowledge-base replies: (shortcut, title, language, type codes (empty: every type), body).
+KB_REPLIES = [
+    (
+        "/greeting",
+        "Greeting",
+        "en",
+        [],
+        'Hello {{customer.first_name | "there"}}, I\'m {{operator.name}}. '
+        "How can I help you today?",
+    ),
+    (
+        "/saludo",
+        "Saludo",
+        "es",
+        [],
+        'Hola {{customer.first_name | ""}}, soy {{operator.name}}. ¿En qué puedo ayudarle?',
+    ),
+    (
+        "/card-blocked",
+        "Card blocked",
+        "en",
+        ["payments"],
+        'I\'m sorry about that, {{customer.first_name | "there"}}. For your safety the card was '
+        "blocked after several declined attempts. I can unblock it now if you confirm the last "
+        "four digits of the card and the amount of your last purchase.",
+    ),
+    (
+        "/tarjeta-bloqueada",
+        "Tarjeta bloqueada",
+        "es",
+        ["payments"],
+        'Lamento las molestias, {{customer.first_name | ""}}. Por su seguridad la tarjeta se '
+        "bloqueó tras varios intentos rechazados. Puedo desbloquearla ahora si me confirma los "
+        "cuatro últimos dígitos y el importe de su última compra.",
+    ),
+    (
+        "/card-replacement",
+        "Card replacement",
+        "en",
+        ["payments"],
+        "A replacement card is on its way to the address we hold for you. It arrives in 3 to 5 "
+        "working days; your PIN stays the same.",
+    ),
+    (
+        "/pin-reset",
+        "PIN reset",
+        "en",
+        ["payments"],
+        "You can set a new PIN in the app under Cards → Security → Change PIN. It works at once "
+        "for card payments and after your first cash withdrawal at an ATM.",
+    ),
+    (
+        "/transfer-delay",
+        "Transfer not arrived",
+        "en",
+        ["payments", "claims"],
+        "Transfers to other banks take up to one working day. If it has not arrived by tomorrow "
+        "afternoon, I will open a trace with reference {{conversation.reference}}.",
+    ),
+    (
+        "/transferencia-retraso",
+        "Transferencia no recibida",
+        "es",
+        ["payments", "claims"],
+        "Las transferencias a otras entidades tardan hasta un día hábil. Si mañana por la tarde "
+        "no ha llegado, abriré una investigación con la referencia {{conversation.reference}}.",
+    ),
+    (
+        "/daily-limit",
+        "Raise the daily transfer limit",
+        "en",
+        ["payments"],
+        "You can raise your daily transfer limit up to 6,000 in the app (Settings → Limits). For "
+        "a higher limit I can send a request to the back office for approval.",
+    ),
+    (
+        "/limite-diario",
+        "Ampliar el límite diario",
+        "es",
+        ["payments"],
+        "Puede ampliar su límite diario de transferencias hasta 6.000 en la app (Ajustes → "
+        "Límites). Para un límite mayor puedo enviar una solicitud a nuestro equipo.",
+    ),
+    (
+        "/claim-registered",
+        "Claim registered",
+        "en",
+        ["claims"],
+        "Your claim is registered with reference {{conversation.reference}}. We answer within 10 "
+        "working days and will write to you by email.",
+    ),
+    (
+        "/fraud-suspected",
+        "Suspected fraud",
+        "en",
+        ["claims"],
+        "Thank you for telling us. I have blocked the card to stop further charges. Please do not "
+        "share codes sent by SMS with anyone: the bank never asks for them.",
+    ),
+    (
+        "/status-pending",
+        "Request still pending",
+        "en",
+        ["follow-up"],
+        "Your request is still being processed. I will follow up and write to you here as soon "
+        "as there is news.",
+    ),
+    (
+        "/opening-hours",
+        "Opening hours",
+        "en",
+        [],
+        'Our team is available {{today.opening_hours | "Monday to Friday, 9:00 to 18:00"}}.',
+    ),
+    (
+        "/horario",
+        "Horario de atención",
+        "es",
+        [],
+        'Nuestro horario hoy: {{today.opening_hours | "de lunes a viernes, de 9:00 a 18:00"}}.',
+    ),
+    (
+        "/goodbye",
+        "Goodbye",
+        "en",
+        [],
+        'Is there anything else I can help you with, {{customer.first_name | "there"}}? '
+        "Thank you for contacting us.",
+    ),
+]
 
 
 class Command(BaseCommand):
@@ -86,6 +231,8 @@ class Command(BaseCommand):
         for username, codes in SKILLS.items():
             state = operator_state_get(user_id=users[username].pk)
             state.query_types.set([types[code] for code in codes])
+        self._knowledge_base(users["coordinator"], types)
+        self._opening_hours()
         for username in ("operator1", "operator2"):
             presence_set(actor=users[username], presence="online")
         for visitor, name, texts, entry_point in CONVERSATIONS:
@@ -112,6 +259,42 @@ class Command(BaseCommand):
                 "Demo seeded: admin, coordinator, operator1, operator2 (password: demo)"
             )
         )
+
+    def _opening_hours(self) -> None:
+        """Global hours (see DEMO_HOURS), written once."""
+        if Schedule.objects.filter(query_type__isnull=True).exists():
+            return
+        schedule_save(
+            actor=None,
+            query_type_code=None,
+            version=0,
+            time_zone="Europe/Madrid",
+            weekly=DEMO_HOURS,
+            autoreplies=DEMO_AUTOREPLIES,
+        )
+        special_day_create(
+            actor=None,
+            query_type_code=None,
+            day="2025-12-25",
+            recurring_yearly=True,
+            label="Christmas Day",
+        )
+
+    def _knowledge_base(self, coordinator: AbstractBaseUser, types: dict[str, QueryType]) -> None:
+        """The replies, through the service, skipping those whose shortcut is live already
+        (a coordinator's later edits are kept)."""
+        live = set(Reply.objects.filter(retired_at__isnull=True).values_list("shortcut", flat=True))
+        for shortcut, title, language, codes, body in KB_REPLIES:
+            if shortcut in live:
+                continue
+            reply_create(
+                actor=coordinator,
+                title=title,
+                shortcut=shortcut,
+                body=body,
+                language=language,
+                query_type_ids=[types[code].pk for code in codes],
+            )
 
     @transaction.atomic
     def _routing_data(self) -> dict[str, QueryType]:
