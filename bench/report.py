@@ -289,6 +289,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             out.append(f"| {label} | " + " | ".join(cells) + " |")
     elif layers:
         out += ["", f"Channel layer micro-benchmark failed: {layers['error'][-500:]}"]
+    if results.get("routing"):
+        out += ["", *routing_section(results["routing"])]
     for key, data in shapes.items():
         problems = dict(data.get("errors") or {})
         if data.get("error"):
@@ -376,3 +378,115 @@ def _targets(shapes: dict[str, Any], meta: dict[str, Any]) -> list[tuple[str, An
         (f"burst of {burst_n:,} with 0 lost", burst),
         (f"{biggest} reconnects resumed within {TARGET_RECONNECT_S:.0f} s", reconnect),
     ]
+
+
+# --- routing (bench.routing) --------------------------------------------------------------
+def routing_section(routing: dict[str, Any]) -> list[str]:
+    """The routing scenarios' figures and targets, as markdown lines."""
+    d = routing.get("derivation") or {}
+    a = routing.get("assignment") or {}
+    count = d.get("count", 10_000)
+    n = a.get("conversations", 1_000)
+    out = [
+        "## Routing (PostgreSQL + Redis)",
+        "",
+        f"Batch derivation: {count:,} active conversations of one operator moved to another "
+        f"(`operator_conversations_derive`), {len(d.get('runs') or [])} runs back and forth, "
+        "timed from the call to the target's console holding all of them. Assignment: "
+        f"{n:,} web chat customers send a first message at the same moment, "
+        f"{_num(a.get('operators'))} operators online (capacity {_num(a.get('capacity'))}), "
+        f"{_num(a.get('processes'))} daphne processes; arrival = the customer's send, "
+        "assignment = the operator's console receiving `routing.conversation_assigned`.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
+    lat = a.get("latency_ms") or {}
+    server = a.get("server_routing_ms") or {}
+    rows = [
+        (
+            f"derivation of {count:,}: service call, median s",
+            _num(d.get("service_seconds_median"), 3),
+        ),
+        (
+            f"derivation of {count:,}: until the target's console has all, median / max s",
+            f"{_num(d.get('target_console_seconds_median'), 3)} / "
+            f"{_num(d.get('target_console_seconds_max'), 3)}",
+        ),
+        (
+            f"derivation of {count:,}: until the source's console dropped all, median s",
+            _num(d.get("source_console_seconds_median"), 3),
+        ),
+        (f"derivation: seeding {count:,} conversations (SQL), s", _num(d.get("seed_seconds"), 2)),
+        (
+            "derivation: attempts that failed (retried), first error",
+            f"{len(d.get('failed_attempts') or [])}"
+            + (f" (`{d['failed_attempts'][0][:80]}`)" if d.get("failed_attempts") else ""),
+        ),
+        (f"{n:,} arrivals: conversations assigned per second", _num(a.get("assigned_per_second"))),
+        (
+            f"{n:,} arrivals: arrival → assignment on the console, p50 / p99 / max ms",
+            f"{_num(lat.get('p50'))} / {_num(lat.get('p99'))} / {_num(lat.get('max'))}",
+        ),
+        (
+            f"{n:,} arrivals: conversation row → assignment row (database), p50 / p99 ms",
+            f"{_num(server.get('p50'))} / {_num(server.get('p99'))}",
+        ),
+        (
+            f"{n:,} arrivals: assigned (seen by consoles) / operators used",
+            f"{_num(a.get('assigned_seen'))} / {_num(a.get('operators_used'))}",
+        ),
+        (
+            f"{n:,} arrivals: queued at the end / of which while an operator had room",
+            f"{_num(a.get('queued_at_end'))} / {_num(a.get('queued_while_room'))}",
+        ),
+        (
+            f"{n:,} arrivals: largest load (capacity {_num(a.get('capacity'))})",
+            _num(a.get("max_load")),
+        ),
+    ]
+    out += [f"| {label} | {value} |" for label, value in rows]
+    out += ["", "| target | result |", "|---|---|"]
+    e2e = d.get("target_console_seconds_max")
+    goal = d.get("target_seconds", 2.0)
+    failed = len(d.get("failed_attempts") or [])
+    verdict = "—"
+    if e2e is not None:
+        ok = e2e < goal and not failed
+        verdict = f"{'met' if ok else '**not met**'}: {e2e:.2f} s at worst"
+        if failed:
+            verdict += f", {failed} attempt(s) failed"
+    out.append(f"| derivation of {count:,} end to end < {goal:.0f} s (every run) | {verdict} |")
+    if a.get("assigned_seen") is not None:
+        ok = (
+            a["assigned_seen"] == n
+            and not a.get("queued_while_room")
+            and (a.get("most_over_capacity") or 0) <= 0
+        )
+        out.append(
+            f"| {n:,} arrivals: all assigned, none queued while an operator had room, none "
+            f"over capacity | {'met' if ok else '**not met**'}: {a['assigned_seen']:,} assigned, "
+            f"{_num(a.get('queued_while_room'))} queued with room, largest load "
+            f"{_num(a.get('max_load'))} |"
+        )
+    else:
+        out.append(f"| {n:,} arrivals: all assigned, none over capacity | — |")
+    for name, data in routing.items():
+        if isinstance(data, dict) and data.get("error"):
+            out += ["", f"**routing / {name} failed**: `{' '.join(data['error'].split())[-500:]}`"]
+    return out
+
+
+def render_routing_markdown(results: dict[str, Any]) -> str:
+    """The report of a routing-only run (``python -m bench.routing``)."""
+    meta = results["meta"]
+    out = [
+        f"# Hub routing benchmark {meta['timestamp']}",
+        "",
+        f"Commit `{meta['commit']}`, {meta['cpus']} CPUs, load average at start "
+        f"{', '.join(f'{x:.2f}' for x in meta.get('loadavg_at_start', ()))}; run alone "
+        "(`python -m bench.routing`).",
+        "",
+        *routing_section(results["routing"]),
+    ]
+    return "\n".join(out) + "\n"

@@ -11,6 +11,10 @@ Servers, all on this machine and measured with the same client in the same run:
 * ``hub``    the hub, embedded default: one daphne, SQLite, in-memory layer;
 * ``hub_pg`` the hub on PostgreSQL + Redis (pub/sub layer) with two daphne processes:
   customers on the first, consoles on the second (idle sockets split evenly).
+
+Then the channel layer micro-benchmark (bench.layers) and the routing scenarios
+(bench.routing: batch derivation of 10,000 conversations, 1,000 arrivals at once).
+``BENCH_ONLY=routing`` runs the routing scenarios alone (``python -m bench.routing``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 
 from bench.procstat import cpu_by_pid, cpu_delta, raise_nofile
 from bench.report import render_markdown
+from bench.routing import main as routing_main
+from bench.routing import run_routing
 from tests.harness import (
     DAPHNE,
     PYTHON,
@@ -506,6 +512,9 @@ def main() -> None:
         ("hub_pg", lambda tmp: hub_pg_shape(tmp, operators, online)),
     ]
     only = {s for s in os.environ.get("BENCH_ONLY", "").split(",") if s}
+    if only == {"routing"}:  # its own files: a partial run must not replace latest.md
+        routing_main()
+        return
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmpdir:
         for name, factory in shapes:
             if only and name not in only:
@@ -534,6 +543,9 @@ def main() -> None:
         if not only or "layers" in only:
             log("== channel layers micro-benchmark")
             results["layers"] = run_layers(Path(tmpdir))
+        if not only or "routing" in only:
+            log("== routing: batch derivation and assignment throughput")
+            results["routing"] = run_routing(Path(tmpdir))
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if QUICK else ""

@@ -123,30 +123,29 @@ def customer_id_for_identity(*, channel: str, external_id: str) -> uuid.UUID | N
 def inbound_append(
     *, customer_id: uuid.UUID, channel: str, channel_message_id: str, text: str, now: datetime
 ) -> tuple[Conversation, Message] | None:
-    """Store a customer message on their open conversation of the channel, in three
-    statements: lock the conversation (with the names a console shows), insert the message,
-    update the conversation's counters returning its row (with the names a console shows:
-    customer, operator, query type).  None when the customer has no
-    open conversation on the channel (the caller opens and routes one).  Raises
-    IntegrityError for a channel message id already stored.  Runs inside an atomic block.
+    """Store a customer message on their open conversation of the channel, in four
+    statements: lock the conversation row, insert the message, update the conversation's
+    counters returning its row, then read the names a console shows (customer, operator,
+    query type).  None when the customer has no open conversation on the channel (the
+    caller opens and routes one).  Raises IntegrityError for a channel message id already
+    stored.  Runs inside an atomic block.
+
+    The names are read after the update, not joined into the locking SELECT: when that
+    SELECT waits for a derivation holding the row, PostgreSQL re-checks the locked row but
+    not the joined ones, and would return the previous operator's name.
     """
     user_table = _table(get_user_model())
-    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT c.id, cu.display_name, u.username, u.first_name, u.last_name, "
-            f"qt.code, qt.name "
-            f"FROM {_table(Conversation)} c "
-            f"JOIN {_table(Customer)} cu ON cu.id = c.customer_id "
-            f"LEFT JOIN {user_table} u ON u.id = c.operator_id "
-            f"LEFT JOIN {_table(QueryType)} qt ON qt.id = c.query_type_id "
-            f"WHERE c.customer_id = %s AND c.channel = %s AND NOT (c.status = 'closed'){lock}",
+            f"SELECT id FROM {_table(Conversation)} "
+            f"WHERE customer_id = %s AND channel = %s AND NOT (status = 'closed'){lock}",
             [_uuid_param(customer_id), channel],
         )
         row = cursor.fetchone()
         if row is None:
             return None
-        conversation_id, customer_name, username, first_name, last_name, type_code, type_name = row
+        conversation_id = row[0]
         at = _datetime_param(now)
         cursor.execute(
             f"INSERT INTO {_table(Message)} "
@@ -162,6 +161,15 @@ def inbound_append(
             [at, at, message_id, conversation_id],
         )
         values = dict(zip(_CONVERSATION_COLUMNS, cursor.fetchone(), strict=True))
+        cursor.execute(
+            f"SELECT cu.display_name, u.username, u.first_name, u.last_name, qt.code, qt.name "
+            f"FROM {_table(Customer)} cu "
+            f"LEFT JOIN {user_table} u ON u.id = %s "
+            f"LEFT JOIN {_table(QueryType)} qt ON qt.id = %s "
+            "WHERE cu.id = %s",
+            [values["operator_id"], values["query_type_id"], values["customer_id"]],
+        )
+        customer_name, username, first_name, last_name, type_code, type_name = cursor.fetchone()
     for column in _DATETIME_COLUMNS:
         values[column] = _datetime_value(values[column])
     values["id"] = _uuid_value(values["id"])

@@ -40,6 +40,7 @@ from routing.services import (
     operator_conversations_derive,
     operator_pick,
     operator_slot_freed,
+    queues_drain,
     routing_settings_get,
 )
 
@@ -77,10 +78,13 @@ class TickReport:
     requeued: tuple[Derived, ...] = ()
     absences: tuple[Derived, ...] = ()
     rerouted: tuple[Rerouted, ...] = ()
+    drained: tuple[int, ...] = ()
     failed: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return any((self.away, self.requeued, self.absences, self.rerouted, self.failed))
+        return any(
+            (self.away, self.requeued, self.absences, self.rerouted, self.drained, self.failed)
+        )
 
     def __str__(self) -> str:
         parts = [
@@ -364,6 +368,12 @@ def reroute_unanswered(now: datetime | None = None) -> list[Rerouted]:
 
 
 # --- the tick ---------------------------------------------------------------------------
+def _queues_drain_step(now: datetime) -> tuple[int, ...]:
+    """Waiting conversations to online operators with room (see routing.services)."""
+    assigned = queues_drain()
+    return (assigned,) if assigned else ()
+
+
 def routing_tick(now: datetime | None = None) -> TickReport:
     """Run the four policies once, in the order that avoids double work (an absence's
     conversations move as a batch before any of them is re-routed one by one).  A step
@@ -375,6 +385,7 @@ def routing_tick(now: datetime | None = None) -> TickReport:
         ("requeued", requeue_absent_operators),
         ("absences", scheduled_absences_start),
         ("rerouted", reroute_unanswered),
+        ("drained", _queues_drain_step),
     )
     results: dict[str, tuple[Any, ...]] = {}
     failed: list[str] = []

@@ -291,8 +291,12 @@ def operator_slot_freed(
     """An operator's conversation ended or moved away: pull the next queued ones to them if
     online (never ``exclude_conversation_ids``: one they just handed back).  Runs inside the
     caller's transaction.  Returns how many were assigned."""
+    # SKIP LOCKED: this runs after the transaction appended console events, i.e. while it
+    # holds the event log's lock; waiting here for a router that holds this operator's row
+    # and waits for the event log would deadlock.  A row locked elsewhere means someone is
+    # routing to this operator right now; ``queues_drain`` (scheduler) catches anything left.
     state = (
-        OperatorState.objects.select_for_update(of=("self",))
+        OperatorState.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("user")
         .filter(user_id=operator.pk)
         .first()
@@ -300,6 +304,28 @@ def operator_slot_freed(
     if state is None:
         return 0
     return _queue_drain_locked(state=state, exclude_conversation_ids=exclude_conversation_ids)
+
+
+def queues_drain() -> int:
+    """Give every online operator with room the waiting conversations they serve: the
+    scheduler's safety net for a slot freed while its operator's row was busy.  Each
+    operator in a short transaction of its own, rows skipped when locked."""
+    if not _queued_conversations().exists():
+        return 0
+    assigned = 0
+    online = OperatorState.objects.filter(presence=Presence.ONLINE).order_by("pk")
+    for user_id in list(online.values_list("user_id", flat=True)):
+        with transaction.atomic():
+            assigned += operator_slot_freed(operator=get_user_model()(pk=user_id))
+        if not _queued_conversations().exists():
+            break
+    return assigned
+
+
+def _queued_conversations() -> QuerySet:
+    from chat.models import Conversation, ConversationStatus
+
+    return Conversation.objects.filter(status=ConversationStatus.QUEUED)
 
 
 def presence_set(*, actor: AbstractBaseUser, presence: str) -> OperatorState:
@@ -375,7 +401,16 @@ def operators_console_seen(*, user_ids: list[int]) -> int:
     seen for the away grace period has no console anywhere (routing.absence)."""
     if not user_ids:
         return 0
-    return OperatorState.objects.filter(user_id__in=user_ids).update(console_seen_at=timezone.now())
+    with transaction.atomic():
+        # In id order and skipping rows being routed to: many processes do this at once,
+        # and waiting on a busy operator row here could deadlock with a router.
+        ids = list(
+            OperatorState.objects.select_for_update(skip_locked=True)
+            .filter(user_id__in=user_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        return OperatorState.objects.filter(pk__in=ids).update(console_seen_at=timezone.now())
 
 
 # --- transfers ------------------------------------------------------------------------
@@ -774,6 +809,9 @@ def operator_conversations_derive(
         summary = {**plan.as_dict(), "batch_id": batch.pk, "reason": reason}
         summary.pop("conversation_ids")
         console_event_append(kind="routing.derivation_completed", payload={"batch": summary})
+        # A source who is still online (derived from, not absent) now has room: it goes to
+        # other waiting conversations, never back to the ones just moved away.
+        operator_slot_freed(operator=from_user, exclude_conversation_ids=frozenset(moved))
         if progress:
             progress(total, total)
         return summary

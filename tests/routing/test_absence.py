@@ -424,8 +424,9 @@ def test_idle_tick_is_a_few_reads(staff, django_assert_num_queries):
     _policy(offline_requeue_minutes=10, unanswered_reroute_minutes=5)
     _operator(staff, "a")
     now = timezone.now()
-    # Per step: the settings row, then one candidate read; no transaction is opened.
-    with django_assert_num_queries(7):
+    # Per step: the settings row, then one candidate read (the queue drain: one "anything
+    # waiting?" read); no transaction is opened.
+    with django_assert_num_queries(8):
         report = absence.routing_tick(now)
     assert not report
 
@@ -554,3 +555,14 @@ def test_schedulers_at_once_run_whole_ticks_once(staff):
     assert [x.from_operator_id for r in reports for x in r.rerouted] == [quiet.pk]
     assert Conversation.objects.filter(operator=b, status="assigned").count() == 4
     assert DerivationBatch.objects.count() == 2
+
+
+def test_tick_gives_waiting_conversations_to_an_operator_with_room(staff):
+    """The safety net for a slot freed while its operator's row was busy elsewhere."""
+    op = _operator(staff, "op", capacity=0)
+    _write("c1")
+    assert _conversation("c1").status == "queued"
+    OperatorState.objects.filter(user_id=op.pk).update(capacity=1)  # room, nobody told
+    report = absence.routing_tick(timezone.now())
+    assert report.drained == (1,)
+    assert _conversation("c1").operator_id == op.pk
