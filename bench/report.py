@@ -291,6 +291,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         out += ["", f"Channel layer micro-benchmark failed: {layers['error'][-500:]}"]
     if results.get("routing"):
         out += ["", *routing_section(results["routing"])]
+    if results.get("knowledge_base"):
+        out += ["", *knowledge_base_section(results["knowledge_base"])]
     for key, data in shapes.items():
         problems = dict(data.get("errors") or {})
         if data.get("error"):
@@ -490,3 +492,27 @@ def render_routing_markdown(results: dict[str, Any]) -> str:
         *routing_section(results["routing"]),
     ]
     return "\n".join(out) + "\n"
+
+
+# --- knowledge base (bench.knowledge_base) ----------------------------------------------------
+def knowledge_base_section(kb: dict[str, Any]) -> list[str]:
+    """p50/p95 search time per database and query kind, with the p95 target."""
+    target = kb.get("target_p95_ms", 10)
+    out = [
+        "## Knowledge-base search (10,000 replies)",
+        "",
+        "| database | query kind | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for name in ("sqlite", "postgresql"):
+        figures = kb.get(name) or {}
+        rows = [("all", figures.get("all", {})), *figures.get("by_kind", {}).items()]
+        for kind, f in rows:
+            out.append(f"| {name} | {kind} | {f.get('p50_ms', '—')} | {f.get('p95_ms', '—')} |")
+    out += ["", "| target | result |", "|---|---|"]
+    for name in ("sqlite", "postgresql"):
+        p95 = (kb.get(name) or {}).get("all", {}).get("p95_ms")
+        met = p95 is not None and p95 < target
+        verdict = "met" if met else "**not met**"
+        out.append(f"| {name}: p95 < {target} ms | {verdict}: p95 {p95} ms |")
+    return out

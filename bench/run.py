@@ -13,7 +13,8 @@ Servers, all on this machine and measured with the same client in the same run:
   customers on the first, consoles on the second (idle sockets split evenly).
 
 Then the channel layer micro-benchmark (bench.layers) and the routing scenarios
-(bench.routing: batch derivation of 10,000 conversations, 1,000 arrivals at once).
+(bench.routing: batch derivation of 10,000 conversations, 1,000 arrivals at once) and the
+knowledge-base search (bench.knowledge_base: p50/p95 over 10,000 replies, both databases).
 ``BENCH_ONLY=routing`` runs the routing scenarios alone (``python -m bench.routing``).
 """
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.knowledge_base import run_knowledge_base
 from bench.procstat import cpu_by_pid, cpu_delta, raise_nofile
 from bench.report import render_markdown
 from bench.routing import main as routing_main
@@ -546,6 +548,9 @@ def main() -> None:
         if not only or "routing" in only:
             log("== routing: batch derivation and assignment throughput")
             results["routing"] = run_routing(Path(tmpdir))
+        if not only or "knowledge_base" in only:
+            log("== knowledge base: search over 10,000 replies, both databases")
+            results["knowledge_base"] = run_knowledge_base()
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if QUICK else ""
