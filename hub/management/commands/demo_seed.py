@@ -23,7 +23,7 @@ from hub.roles import Role
 from knowledge_base.models import Reply
 from knowledge_base.services import reply_create
 from routing.models import QueryType, ResolutionReason
-from routing.services import operator_state_get, presence_set
+from routing.services import operator_state_get, presence_set, routing_settings_get
 from scheduling.models import Schedule
 from scheduling.services import schedule_save, special_day_create
 
@@ -33,6 +33,7 @@ DEMO_PASSWORD = "demo"  # demo credentials live only here, behind HUB_DEMO
 DEMO_HOURS = [
     {"weekday": day, "start": "00:00", "end": "00:00", "crosses_midnight": True} for day in range(7)
 ]
+DEMO_AWAY_GRACE_SECONDS = 8 * 3600
 DEMO_AUTOREPLIES = {
     "en": "Thanks for writing. Nobody is available right now; we open {next_opening} "
     "and will answer you then.",
@@ -233,6 +234,11 @@ class Command(BaseCommand):
             state.query_types.set([types[code] for code in codes])
         self._knowledge_base(users["coordinator"], types)
         self._opening_hours()
+        # The demo's operators are online before anyone opens their console: keep them so
+        # for a working day instead of the production grace of a minute.
+        policy = routing_settings_get()
+        policy.away_grace_seconds = max(policy.away_grace_seconds, DEMO_AWAY_GRACE_SECONDS)
+        policy.save(update_fields=["away_grace_seconds"])
         for username in ("operator1", "operator2"):
             presence_set(actor=users[username], presence="online")
         for visitor, name, texts, entry_point in CONVERSATIONS:
