@@ -886,26 +886,31 @@ def resolutions_for_type(*, query_type_id: int | None) -> QuerySet[ResolutionRea
 
 
 def resolution_check(
-    *, query_type_id: int | None, resolution_id: int | None
+    *,
+    query_type_id: int | None,
+    resolution_id: int | None,
+    required: bool = True,
+    field: str = "resolution_id",
 ) -> ResolutionReason | None:
     """The reason a close gives, checked against the conversation's type.  None is allowed
-    only while no reason is configured for the type (a hub being set up)."""
+    only while no reason is configured for the type (a hub being set up), or when the
+    caller does not require one (``required=False``)."""
     allowed = resolutions_for_type(query_type_id=query_type_id)
     if resolution_id is None:
-        if allowed.exists():
+        if required and allowed.exists():
             raise ValidationFailed(
-                "Choose a resolution reason to close this conversation.",
+                "Choose a resolution reason.",
                 code=ErrorCode.RESOLUTION_REQUIRED,
-                field="resolution_id",
+                field=field,
                 allowed=list(allowed.values("id", "name")),
             )
         return None
     reason = allowed.filter(pk=resolution_id).first()
     if reason is None:
         raise ValidationFailed(
-            f"Resolution {resolution_id} is not a valid reason for this conversation's type.",
+            f"Resolution {resolution_id} is not an active reason valid for this query type.",
             code=ErrorCode.RESOLUTION_REQUIRED,
-            field="resolution_id",
+            field=field,
             allowed=list(allowed.values("id", "name")),
         )
     return reason

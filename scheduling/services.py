@@ -24,7 +24,7 @@ from django.utils.dates import WEEKDAYS as WEEKDAY_NAMES
 
 from hub.exceptions import Conflict, ErrorCode, NotFound, ValidationFailed
 from routing.models import QueryType, ResolutionReason
-from routing.services import resolutions_for_type
+from routing.services import resolution_check
 from scheduling import hours as logic
 from scheduling.models import Autoreply, OutOfHoursRecord, Schedule, SpecialDay, WeeklyInterval
 from scheduling.selectors import (
@@ -173,26 +173,14 @@ def _closed_resolution(
     resolution_id: int | None, *, query_type: QueryType | None, refer_when_open: bool
 ) -> ResolutionReason | None:
     """The resolution for conversations closed out of hours: required when they are closed
-    (refer_when_open off) as soon as reasons exist, and valid for the scope's type."""
-    allowed = resolutions_for_type(query_type_id=query_type.pk if query_type else None)
-    if resolution_id is None:
-        if not refer_when_open and allowed.exists():
-            raise ValidationFailed(
-                "Choose the resolution out-of-hours conversations are closed with.",
-                code=ErrorCode.RESOLUTION_REQUIRED,
-                field="closed_resolution_id",
-                allowed=list(allowed.values("id", "name")),
-            )
-        return None
-    reason = allowed.filter(pk=resolution_id).first()
-    if reason is None:
-        raise ValidationFailed(
-            f"Resolution {resolution_id} is not an active reason valid for this scope.",
-            code=ErrorCode.RESOLUTION_REQUIRED,
-            field="closed_resolution_id",
-            allowed=list(allowed.values("id", "name")),
-        )
-    return reason
+    (refer_when_open off) as soon as reasons exist, and valid for the scope's type (the
+    same rule as an operator's close, routing.services.resolution_check)."""
+    return resolution_check(
+        query_type_id=query_type.pk if query_type else None,
+        resolution_id=resolution_id,
+        required=not refer_when_open,
+        field="closed_resolution_id",
+    )
 
 
 # --- schedules ------------------------------------------------------------------------------------

@@ -62,9 +62,6 @@ def test_first_message_while_closed_gets_the_autoreply_once_and_no_operator(staf
     assert len(replies) == 1  # no queue position message, no second autoreply
     assert replies[0].startswith("We are closed. We open ")
     record = OutOfHoursRecord.objects.get()
-    assert (record.action, record.message_id, record.released_at) == ("held", None, None) or (
-        record.message_id is not None
-    )
     assert record.message_id == Message.objects.get(text=replies[0]).pk
     assignment = Assignment.objects.get(conversation=conversation)
     assert assignment.kind == "queued" and assignment.note.startswith("Out of hours")
@@ -209,6 +206,22 @@ def test_autoreply_language_and_next_opening_in_the_customers_time_zone():
     )
     services.out_of_hours_handle(conversation=other, at=saturday, language="fr", time_zone=None)
     assert _hub_messages(other)[-1] == "Closed. Back Monday Jan. 12, 2026, 09:00 (Europe/Madrid)."
+
+
+@pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "x" * 64])
+def test_unknown_visitor_time_zone_falls_back_to_the_schedules(zone):
+    """A browser (or a forged frame) naming a zone we do not know still gets the autoreply,
+    with the opening in the schedule's time zone, instead of failing the message."""
+    conversation = _queued_conversation()
+    hours_set(
+        [{"weekday": 0, "start": "09:00", "end": "18:00"}],
+        autoreplies={"en": "Closed. Back {next_opening}."},
+    )
+    saturday = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    services.out_of_hours_handle(conversation=conversation, at=saturday, time_zone=zone)
+    assert _hub_messages(conversation)[-1] == (
+        "Closed. Back Monday Jan. 12, 2026, 09:00 (Europe/Madrid)."
+    )
 
 
 def test_once_per_closed_period_a_new_period_gets_a_new_reply():
