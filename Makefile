@@ -27,7 +27,7 @@ run: seed
 	@echo "  Hub demo:  http://127.0.0.1:$(PORT)/console/   (customer side: http://127.0.0.1:$(PORT)/webchat/)"
 	@echo "  Logins:    admin, coordinator, operator1, operator2 — password: demo"
 	@echo ""
-	HUB_DEMO=1 PORT=$(PORT) $(BIN)/python -m hub.serve
+	HUB_DEMO=1 PORT=$(PORT) $(BIN)/python -m hub.demo
 
 ## The whole suite: PostgreSQL + Redis (local servers) and the embedded default.
 test: install

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from chat import selectors, services
+from chat.channels.webchat import visitor_from_token, visitor_token_issue, visitor_token_renew
 from chat.events import SUPERVISORS_GROUP, event_frame, operator_group, user_group, webchat_group
-from chat.webchat import visitor_from_token, visitor_token_issue, visitor_token_renew
 from hub.asyncdb import run_db
 from hub.auth import logins_still_valid
 from hub.schemas import field

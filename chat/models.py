@@ -6,6 +6,7 @@ Rows change only through ``chat.services``; this module holds fields and constra
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,7 @@ from django.db.models import Q
 
 class Channel(models.TextChoices):
     WEBCHAT = "webchat", "Web chat"
+    WHATSAPP = "whatsapp", "WhatsApp"
 
 
 class Customer(models.Model):
@@ -22,7 +24,12 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return self.display_name or f"Customer {str(self.id)[:8]}"
+        return self.label(display_name=self.display_name, customer_id=self.id)
+
+    @staticmethod
+    def label(*, display_name: str, customer_id: Any) -> str:
+        """How staff see a customer (also built from plain rows, without a model)."""
+        return display_name or f"Customer {str(customer_id)[:8]}"
 
 
 class CustomerIdentity(models.Model):
@@ -125,6 +132,27 @@ class Direction(models.TextChoices):
     OUTBOUND = "out", "To customer"
 
 
+class MessageKind(models.TextChoices):
+    TEXT = "text", "Text"
+    TEMPLATE = "template", "Template"
+    MEDIA = "media", "Media"
+    INTERACTIVE = "interactive", "Interactive reply"
+    LOCATION = "location", "Location"
+
+
+class DeliveryStatus(models.TextChoices):
+    """Where an outbound message is on its way to the customer.  Inbound messages have
+    none (empty).  Ranks only grow (pending < sent < delivered < read); failed is terminal
+    (chat.delivery.message_status_apply)."""
+
+    NONE = "", "Not applicable"
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
 class Message(models.Model):
     id = models.BigAutoField(primary_key=True)
     conversation = models.ForeignKey(
@@ -134,23 +162,82 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # What a console shows; for media, templates and the like a readable rendering
+    # ("[image] caption") while ``payload`` holds the structured content.
     text = models.TextField()
     channel = models.CharField(max_length=32, choices=Channel.choices)
     # The channel's own id for the message: a replayed webhook or a retried send carries the
     # same id and finds the existing row instead of creating a second one.
     channel_message_id = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.TEXT)
+    # media: {id, mime_type, sha256, caption, filename, media_type}; template: {name,
+    # language, components}; interactive: {type, reply_id, title, description}; location:
+    # {latitude, longitude, name, address}.
+    payload = models.JSONField(default=dict, blank=True)
+    delivery_status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE, blank=True
+    )
+    # When delivery_status last changed (the provider's timestamp for callbacks).
+    status_at = models.DateTimeField(null=True, blank=True)
+    # The provider's id for an outbound message (WhatsApp wamid), stored when the send is
+    # answered; status callbacks find the message by it.
+    provider_message_id = models.CharField(max_length=200, null=True, blank=True)
+    provider_error_code = models.CharField(max_length=64, blank=True, default="")
+    provider_error_text = models.TextField(blank=True, default="")
+    # The durable outbox (chat.delivery): a pending message with ``outbox_due_at`` set is
+    # waiting to be sent; a dispatcher claims it by moving ``outbox_lease_until`` forward.
+    outbox_due_at = models.DateTimeField(null=True, blank=True)
+    outbox_lease_until = models.DateTimeField(null=True, blank=True)
+    outbox_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "channel_message_id"], name="uniq_message_per_channel"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"],
+                condition=Q(provider_message_id__isnull=False),
+                name="uniq_provider_message_per_channel",
+            ),
         ]
-        indexes = [models.Index(fields=["conversation", "id"])]
+        indexes = [
+            models.Index(fields=["conversation", "id"]),
+            # Only the few rows waiting in the outbox are in this index.
+            models.Index(
+                fields=["outbox_due_at"],
+                condition=Q(outbox_due_at__isnull=False),
+                name="message_outbox_due",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Message {self.pk} ({self.direction})"
+
+
+class EarlyStatus(models.Model):
+    """A status callback for a provider message id no message carries yet.
+
+    The provider may call back before the hub has processed the answer to its own send
+    (the wamid is in that answer); the status waits here and is applied when the id is
+    stored (chat.delivery.outbound_result_record).  Rows older than a few minutes are
+    dropped, with a log line, by the outbox sweep: the id was not ours.
+    """
+
+    channel = models.CharField(max_length=32, choices=Channel.choices)
+    provider_message_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    status_at = models.DateTimeField()
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_text = models.TextField(blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "provider_message_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.provider_message_id} {self.status}"
 
 
 class ConsoleEvent(models.Model):

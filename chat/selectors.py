@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -13,6 +14,7 @@ from django.db import connection
 from django.db.models import Max, QuerySet
 from django.db.models.functions import Substr
 
+from chat.channels.registry import adapter_for
 from chat.models import (
     Channel,
     ConsoleEvent,
@@ -71,8 +73,7 @@ SNAPSHOT_LIMIT = 200
 def _operator_dict(conversation: Conversation) -> dict[str, Any] | None:
     if conversation.operator_id is None:
         return None
-    operator = conversation.operator
-    return {"id": operator.pk, "name": operator.get_full_name() or operator.get_username()}
+    return operator_label(conversation.operator)
 
 
 def message_dict(message: Message, *, author_name: str | None = None) -> dict[str, Any]:
@@ -88,40 +89,104 @@ def message_dict(message: Message, *, author_name: str | None = None) -> dict[st
         "author": author_name if message.direction == Direction.OUTBOUND else None,
         "text": message.text,
         "created_at": message.created_at.isoformat(),
+        "channel": message.channel,
+        "kind": message.kind,
+        "payload": message.payload,
+        # Delivery, for outbound messages: pending, sent, delivered, read or failed.
+        "status": message.delivery_status or None,
+        "status_at": message.status_at.isoformat() if message.status_at else None,
+        "error": (
+            {"code": message.provider_error_code, "text": message.provider_error_text}
+            if message.provider_error_code
+            else None
+        ),
     }
 
 
-def conversation_dict(conversation: Conversation) -> dict[str, Any]:
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value else None
+# The conversation's own columns (attnames) the console's view of it is built from.
+CONVERSATION_PAYLOAD_COLUMNS = (
+    "id",
+    "customer_id",
+    "channel",
+    "status",
+    "operator_id",
+    "created_at",
+    "assigned_at",
+    "first_operator_reply_at",
+    "last_customer_message_at",
+    "last_message_at",
+    "closed_at",
+    "operator_read_up_to",
+    "unread_count",
+    "last_message_id",
+    "query_type_id",
+    "type_menu_asked",
+)
 
-    return {
-        "id": str(conversation.id),
-        "customer": {
-            "id": str(conversation.customer_id),
-            "name": str(conversation.customer),
-        },
-        "channel": conversation.channel,
-        "status": conversation.status,
-        "operator_id": conversation.operator_id,
-        "operator": _operator_dict(conversation),
-        "created_at": iso(conversation.created_at),
-        "assigned_at": iso(conversation.assigned_at),
-        "first_operator_reply_at": iso(conversation.first_operator_reply_at),
-        "last_customer_message_at": iso(conversation.last_customer_message_at),
-        "last_message_at": iso(conversation.last_message_at),
-        "closed_at": iso(conversation.closed_at),
-        "read_up_to": conversation.operator_read_up_to,
-        "unread": conversation.unread_count,
-        "last_message_id": conversation.last_message_id,
-        "query_type": _query_type_dict(conversation),
-        "awaiting_type": conversation.query_type_id is None and conversation.type_menu_asked > 0,
-        "resolution": (
+
+def conversation_dict(conversation: Conversation) -> dict[str, Any]:
+    """The console's view of one loaded conversation."""
+    return conversation_payload(
+        {column: getattr(conversation, column) for column in CONVERSATION_PAYLOAD_COLUMNS},
+        customer_name=str(conversation.customer),
+        operator=_operator_dict(conversation),
+        query_type=_query_type_dict(conversation),
+        resolution=(
             {"id": conversation.resolution_id, "name": conversation.resolution.name}
             if conversation.resolution_id
             else None
         ),
+    )
+
+
+def conversation_payload(
+    row: Mapping[str, Any],
+    *,
+    customer_name: str,
+    operator: dict[str, Any] | None,
+    query_type: dict[str, Any] | None,
+    resolution: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The console's view of a conversation from its columns (``row``: the attnames of
+    CONVERSATION_PAYLOAD_COLUMNS, e.g. a ``values()`` row) and its related labels, so that
+    set-based code (a batch derivation of 10,000) builds it without loading models."""
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(row["id"]),
+        "customer": {"id": str(row["customer_id"]), "name": customer_name},
+        "channel": row["channel"],
+        "status": row["status"],
+        "operator_id": row["operator_id"],
+        "operator": operator,
+        "created_at": iso(row["created_at"]),
+        "assigned_at": iso(row["assigned_at"]),
+        "first_operator_reply_at": iso(row["first_operator_reply_at"]),
+        "last_customer_message_at": iso(row["last_customer_message_at"]),
+        "last_message_at": iso(row["last_message_at"]),
+        "closed_at": iso(row["closed_at"]),
+        "read_up_to": row["operator_read_up_to"],
+        "unread": row["unread_count"],
+        "last_message_id": row["last_message_id"],
+        "query_type": query_type,
+        "awaiting_type": row["query_type_id"] is None and row["type_menu_asked"] > 0,
+        "resolution": resolution,
+        # null: the channel has no reply window; else when free-form replies stop being
+        # allowed (in the past: closed, only templates may go).
+        "reply_window_closes_at": iso(
+            adapter_for(row["channel"]).reply_window_closes_at(
+                last_customer_message_at=row["last_customer_message_at"],
+                opened_at=row["created_at"],
+            )
+        ),
     }
+
+
+def operator_label(user: AbstractBaseUser) -> dict[str, Any]:
+    """How consoles name a staff member."""
+    return {"id": user.pk, "name": user.get_full_name() or user.get_username()}
 
 
 def _query_type_dict(conversation: Conversation) -> dict[str, Any] | None:

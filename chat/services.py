@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat import store
-from chat.events import console_event_append, publish_on_commit, webchat_group
+from chat.channels.registry import adapter_for
+from chat.events import console_event_append
 from chat.models import (
     Channel,
     ConsoleEvent,
@@ -27,11 +28,13 @@ from chat.models import (
     ConversationStatus,
     Customer,
     CustomerIdentity,
+    DeliveryStatus,
     Direction,
     Message,
+    MessageKind,
 )
 from chat.selectors import SYSTEM_AUTHOR, access_conversation, conversation_dict, message_dict
-from hub.exceptions import Conflict, ConversationClosed, ValidationFailed
+from hub.exceptions import Conflict, ConversationClosed, ReplyWindowClosed, ValidationFailed
 from routing.classify import conversation_classify_and_route, type_answer_handle
 from routing.models import ResolutionReason
 from routing.services import (
@@ -161,8 +164,13 @@ def inbound_message_receive(
     entry_point: str | None = None,
     language: str | None = None,
     time_zone: str | None = None,
+    kind: str = MessageKind.TEXT,
+    payload: dict[str, Any] | None = None,
 ) -> MessageResult:
     """Store a customer's message, opening (and routing) a conversation if needed.
+
+    ``kind`` and ``payload`` carry what the channel's adapter normalised (media
+    references, an interactive reply…); ``text`` is always a readable line for consoles.
 
     ``entry_point`` (a widget's type code, a channel number) gives a new conversation its
     query type; without one the type menu or the default type does (routing.classify).
@@ -189,6 +197,8 @@ def inbound_message_receive(
                     channel_message_id=channel_message_id,
                     text=text,
                     now=timezone.now(),
+                    kind=kind,
+                    payload=payload,
                 )
             how = None
             if stored is None:
@@ -198,6 +208,8 @@ def inbound_message_receive(
                     channel_message_id=channel_message_id,
                     text=text,
                     display_name=display_name,
+                    kind=kind,
+                    payload=payload,
                 )
             conversation, message = stored
             # Routing before the announcement, so the message reaches the operator who now
@@ -227,7 +239,14 @@ def inbound_message_receive(
 
 
 def _inbound_open_and_append(
-    *, channel: str, external_id: str, channel_message_id: str, text: str, display_name: str
+    *,
+    channel: str,
+    external_id: str,
+    channel_message_id: str,
+    text: str,
+    display_name: str,
+    kind: str,
+    payload: dict[str, Any] | None,
 ) -> tuple[Conversation, Message, str | None]:
     """A first message from a new customer, or one whose last conversation was closed:
     the identity, a conversation and the message, on the ORM (routing is the caller's)."""
@@ -241,6 +260,8 @@ def _inbound_open_and_append(
         text=text,
         channel=channel,
         channel_message_id=channel_message_id,
+        kind=kind,
+        payload=payload or {},
     )
     conversation.last_customer_message_at = message.created_at
     conversation.last_message_at = message.created_at
@@ -286,11 +307,10 @@ def webchat_message_receive(
 def system_message_send(*, conversation: Conversation, text: str) -> dict[str, Any]:
     """A message from the hub itself (queue position, the type menu) to the customer, on
     the conversation's timeline.  Runs inside the caller's transaction."""
-    message = Message.objects.create(
-        conversation=conversation,
-        direction=Direction.OUTBOUND,
+    message = _outbound_create(
+        conversation,
+        author=None,
         text=text[: settings.HUB_MESSAGE_MAX_CHARS],
-        channel=conversation.channel,
         channel_message_id=f"sys:{uuid.uuid4().hex}",
     )
     conversation.last_message_at = message.created_at
@@ -305,19 +325,77 @@ def operator_message_send(
     """The assigned operator answers.  A retried ``client_id`` returns the first message.
 
     Raises NotFound (not theirs or missing), ValidationFailed (empty/too long text),
-    Conflict (client_id reused for another conversation) and ConversationClosed.
-    Emits ``chat.message_created`` and delivers the message to the customer's web chat.
+    Conflict (client_id reused for another conversation, or the channel is not configured),
+    ConversationClosed and ReplyWindowClosed (a channel with a customer-service window,
+    e.g. WhatsApp's 24 h, closed since ``data.closed_at``: only a template may go).
+    Emits ``chat.message_created``; the channel's adapter delivers the message (web chat:
+    at commit; WhatsApp: stored ``pending`` and sent by the outbox after commit).
     """
+    return _operator_outbound(
+        actor=actor,
+        conversation_id=conversation_id,
+        client_id=client_id,
+        text=_clean_text(text),
+        kind=MessageKind.TEXT,
+        payload={},
+    )
+
+
+def operator_template_send(
+    *,
+    actor: AbstractBaseUser,
+    conversation_id: Any,
+    client_id: str,
+    name: str,
+    language: str,
+    components: list[dict[str, Any]] | None = None,
+    text: str,
+) -> MessageResult:
+    """The assigned operator sends an approved template: allowed outside the reply window.
+
+    ``name``, ``language`` and ``components`` go to the provider as they are (the
+    template's parameters); ``text`` is the rendered template as consoles show it.  The
+    message is ``kind="template"`` with payload ``{name, language, components}`` and goes
+    through the outbox like any reply.  Same idempotency and errors as
+    ``operator_message_send``, except the window; ValidationFailed when the channel takes
+    no templates.
+    """
+    if not name or len(name) > 512:
+        raise ValidationFailed("name must be 1 to 512 characters.", field="name")
+    if not language or len(language) > 20:
+        raise ValidationFailed("language must be 1 to 20 characters.", field="language")
+    if components is not None and not isinstance(components, list):
+        raise ValidationFailed("components must be a list.", field="components")
+    return _operator_outbound(
+        actor=actor,
+        conversation_id=conversation_id,
+        client_id=client_id,
+        text=_clean_text(text),
+        kind=MessageKind.TEMPLATE,
+        payload={"name": name, "language": language, "components": components or []},
+    )
+
+
+def _operator_outbound(
+    *,
+    actor: AbstractBaseUser,
+    conversation_id: Any,
+    client_id: str,
+    text: str,
+    kind: str,
+    payload: dict[str, Any],
+) -> MessageResult:
     client_id = _clean_client_id(client_id)
-    text = _clean_text(text)
     key = f"out:{actor.pk}:{client_id}"
     with transaction.atomic():
         conversation = access_conversation(
             actor=actor, conversation_id=conversation_id, lock=True, act=True
         )
-        existing = Message.objects.filter(
-            channel=conversation.channel, channel_message_id=key
-        ).first()
+        existing = (
+            Message.objects.select_related("author")
+            .filter(channel=conversation.channel, channel_message_id=key)
+            .first()
+        )
         if existing is not None:
             if existing.conversation_id != conversation.pk:
                 raise Conflict(
@@ -330,13 +408,37 @@ def operator_message_send(
             )
         if conversation.status == ConversationStatus.CLOSED:
             raise ConversationClosed()
-        message = Message.objects.create(
-            conversation=conversation,
-            direction=Direction.OUTBOUND,
+        adapter = adapter_for(conversation.channel)
+        if kind not in adapter.outbound_kinds:
+            raise ValidationFailed(
+                f"{adapter.label} does not take {kind} messages.",
+                field="kind",
+                allowed=sorted(adapter.outbound_kinds),
+            )
+        if not adapter.enabled():
+            raise Conflict(
+                f"The {adapter.label} channel is not configured on this hub.",
+                channel=conversation.channel,
+            )
+        if kind != MessageKind.TEMPLATE:
+            closes_at = adapter.reply_window_closes_at(
+                last_customer_message_at=conversation.last_customer_message_at,
+                opened_at=conversation.created_at,
+            )
+            if closes_at is not None and timezone.now() >= closes_at:
+                raise ReplyWindowClosed(
+                    f"The {adapter.label} 24-hour reply window closed at "
+                    f"{closes_at.isoformat()}: only an approved template can be sent.",
+                    closed_at=closes_at.isoformat(),
+                    channel=conversation.channel,
+                )
+        message = _outbound_create(
+            conversation,
             author=actor,
             text=text,
-            channel=conversation.channel,
             channel_message_id=key,
+            kind=kind,
+            payload=payload,
         )
         update = ["last_message_at", "last_message_id", "operator_read_up_to", "unread_count"]
         conversation.last_message_at = message.created_at
@@ -351,6 +453,42 @@ def operator_message_send(
         return _announce_message(
             conversation, message, author_name=actor.get_full_name() or actor.get_username()
         )
+
+
+def _outbound_create(
+    conversation: Conversation,
+    *,
+    author: AbstractBaseUser | None,
+    text: str,
+    channel_message_id: str,
+    kind: str = MessageKind.TEXT,
+    payload: dict[str, Any] | None = None,
+) -> Message:
+    """An outbound message in the state its channel starts it in: ``pending`` in the
+    outbox (sent after commit, ``chat.channels.outbox``) or ``sent`` when the hub itself
+    delivers it at commit (web chat)."""
+    adapter = adapter_for(conversation.channel)
+    now = timezone.now()
+    outbox = adapter.uses_outbox
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        author=author,
+        text=text,
+        channel=conversation.channel,
+        channel_message_id=channel_message_id,
+        kind=kind,
+        payload=payload or {},
+        delivery_status=DeliveryStatus.PENDING if outbox else DeliveryStatus.SENT,
+        status_at=now,
+        outbox_due_at=now if outbox else None,
+    )
+    if outbox:
+        from chat.channels.outbox import dispatch_soon
+
+        message_id = message.id
+        transaction.on_commit(lambda: dispatch_soon([message_id]))
+    return message
 
 
 def _existing_message(*, channel: str, channel_message_id: str) -> MessageResult | None:
@@ -379,9 +517,7 @@ def _announce_message(
         conversation_id=conversation.pk,
         operator_id=conversation.operator_id,
     )
-    publish_on_commit(
-        [(webchat_group(conversation.customer_id), {"type": "webchat.message", "message": wire})]
-    )
+    adapter_for(conversation.channel).message_stored(conversation=conversation, wire=wire)
     return MessageResult(message=wire, conversation=summary, created=True)
 
 
@@ -467,7 +603,7 @@ def _close_locked(
         conversation_id=conversation.pk,
         operator_id=conversation.operator_id,
     )
-    publish_on_commit([(webchat_group(conversation.customer_id), {"type": "webchat.closed"})])
+    adapter_for(conversation.channel).conversation_closed(conversation=conversation)
     return summary
 
 

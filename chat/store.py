@@ -121,7 +121,14 @@ def customer_id_for_identity(*, channel: str, external_id: str) -> uuid.UUID | N
 
 
 def inbound_append(
-    *, customer_id: uuid.UUID, channel: str, channel_message_id: str, text: str, now: datetime
+    *,
+    customer_id: uuid.UUID,
+    channel: str,
+    channel_message_id: str,
+    text: str,
+    now: datetime,
+    kind: str = "text",
+    payload: dict[str, Any] | None = None,
 ) -> tuple[Conversation, Message] | None:
     """Store a customer message on their open conversation of the channel, in four
     statements: lock the conversation row, insert the message, update the conversation's
@@ -147,11 +154,22 @@ def inbound_append(
             return None
         conversation_id = row[0]
         at = _datetime_param(now)
+        # The delivery and outbox columns have no database default (Django keeps defaults
+        # in Python): an inbound message has no delivery status and is never in the outbox.
+        # A plain text message's empty payload is a literal, adapted for nothing.
+        payload_sql = "%s" if payload else "'{}'"
+        params = [conversation_id, text, channel, channel_message_id, at, kind]
+        if payload:
+            params.append(_payload_param(payload))
         cursor.execute(
             f"INSERT INTO {_table(Message)} "
             "(conversation_id, direction, author_id, text, channel, channel_message_id, "
-            "created_at) VALUES (%s, 'in', NULL, %s, %s, %s, %s) RETURNING id",
-            [conversation_id, text, channel, channel_message_id, at],
+            "created_at, kind, payload, delivery_status, status_at, provider_message_id, "
+            "provider_error_code, provider_error_text, outbox_due_at, outbox_lease_until, "
+            "outbox_attempts) "
+            f"VALUES (%s, 'in', NULL, %s, %s, %s, %s, %s, {payload_sql}, '', NULL, NULL, "
+            "'', '', NULL, NULL, 0) RETURNING id",
+            params,
         )
         message_id = cursor.fetchone()[0]
         cursor.execute(
@@ -199,8 +217,14 @@ def inbound_append(
         channel=channel,
         channel_message_id=channel_message_id,
         created_at=now,
+        kind=kind,
+        payload=payload or {},
     )
     return conversation, message
+
+
+def _payload_param(payload: dict[str, Any]) -> Any:
+    return Message._meta.get_field("payload").get_db_prep_save(payload, connection)
 
 
 def console_event_insert(

@@ -5,19 +5,26 @@ The REST endpoints are twins of console frames and call the same services.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors, services
-from hub.errors import parse_json_body
+from chat import delivery, selectors, services
+from chat.channels.base import WebhookRejected
+from chat.channels.registry import adapter_for
+from hub.errors import error_response, parse_json_body
+from hub.exceptions import ErrorCode, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from hub.roles import role_of
 from hub.schemas import field
 from hub.views import query_int, staff_api
 from routing.services import presence_set
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -95,3 +102,48 @@ def api_presence(request: HttpRequest) -> JsonResponse:
     body = parse_json_body(request)
     state = presence_set(actor=request.user, presence=field(body, "presence", str, max_length=16))
     return JsonResponse({"presence": state.presence})
+
+
+def _webhook_refusal(channel: str, refused: WebhookRejected) -> HttpResponse:
+    """A refused webhook as the hub's error body; every refusal is logged."""
+    logger.warning("%s webhook refused (%s): %s", channel, refused.status, refused.reason)
+    data = {"field": refused.field} if refused.field else {}
+    if refused.status == 401:
+        error = NotAuthenticated(refused.reason, **data)
+    elif refused.status == 403:
+        error = PermissionDenied(refused.reason, **data)
+    elif refused.status == 404:
+        error = NotFound(refused.reason, **data)
+    else:
+        code = ErrorCode.INVALID_JSON if refused.code == "invalid_json" else None
+        error = ValidationFailed(refused.reason, code=code, **data)
+    return error_response(error)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def channel_webhook(request: HttpRequest, channel: str) -> HttpResponse:
+    """``/channels/<channel>/webhook``: a provider's calls for a channel adapter.
+
+    GET is the subscription handshake (the challenge back as text).  POST must be signed:
+    the adapter checks the signature on the raw body before anything is parsed, then
+    validates the whole body; only then are its messages and statuses applied
+    (``chat.delivery.webhook_apply``).  Unknown or unconfigured channels are 404.
+    """
+    try:
+        adapter = adapter_for(channel)
+    except LookupError:
+        adapter = None
+    if adapter is None or not adapter.enabled():
+        return error_response(NotFound("No such channel webhook.", channel=channel))
+    try:
+        if request.method == "GET":
+            challenge = adapter.webhook_handshake(request.GET)
+            return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
+        body = request.body
+        adapter.webhook_verify(request.headers, body)
+        batch = adapter.webhook_parse(body)
+    except WebhookRejected as refused:
+        return _webhook_refusal(channel, refused)
+    outcome = delivery.webhook_apply(channel=channel, batch=batch)
+    return JsonResponse(outcome.as_dict())

@@ -31,11 +31,37 @@ collected: contextvars.ContextVar[list[Send] | None] = contextvars.ContextVar(
 )
 
 
+class _CommitFlush:
+    """One commit hook carrying every doorbell rung at the same savepoint level, so a
+    transaction that appends hundreds of events (a batch derivation) crosses into the event
+    loop once after commit, not once per event."""
+
+    __slots__ = ("sends",)
+
+    def __init__(self, sends: list[Send]) -> None:
+        self.sends = sends
+
+    def __call__(self) -> None:
+        publish_now(self.sends)
+
+
 def publish_on_commit(sends: Iterable[Send]) -> None:
-    """Ring doorbells once the surrounding transaction commits (never if it rolls back)."""
+    """Ring doorbells once the surrounding transaction commits (never if it rolls back).
+
+    Consecutive calls inside the same savepoint join the last hook: a savepoint rollback
+    discards that hook with everything it holds, exactly as separate hooks would be, and
+    order relative to other commit hooks is kept because only the *last* hook is joined.
+    """
     batch = list(sends)
-    if batch:
-        transaction.on_commit(lambda: publish_now(batch))
+    if not batch:
+        return
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and connection.run_on_commit:
+        savepoints, last_hook, _robust = connection.run_on_commit[-1]
+        if isinstance(last_hook, _CommitFlush) and savepoints == set(connection.savepoint_ids):
+            last_hook.sends.extend(batch)
+            return
+    transaction.on_commit(_CommitFlush(batch))
 
 
 def publish_now(sends: Iterable[Send]) -> None:

@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     NOTHING_TO_DERIVE = "nothing_to_derive"
     RESOLUTION_REQUIRED = "resolution_required"  # closing needs a valid reason for the type
     STALE_VERSION = "stale_version"  # someone else saved the same settings first
+    # a free-form reply outside the channel's customer-service window (WhatsApp: 24 h)
+    REPLY_WINDOW_CLOSED = "reply_window_closed"
     INTERNAL_ERROR = "internal_error"
     METHOD_NOT_ALLOWED = "method_not_allowed"
 
@@ -100,3 +102,13 @@ class Conflict(HubError):
 class ConversationClosed(Conflict):
     code = ErrorCode.CONVERSATION_CLOSED
     default_message = "The conversation is closed."
+
+
+class ReplyWindowClosed(Conflict):
+    """A free-form reply after the channel's customer-service window closed (WhatsApp: 24 h
+    after the customer's last message); ``data.closed_at`` says when.  Templates still go."""
+
+    code = ErrorCode.REPLY_WINDOW_CLOSED
+    default_message = (
+        "The 24-hour reply window is closed: only an approved template can be sent."
+    )

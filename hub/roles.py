@@ -31,6 +31,7 @@ PERM_FORCE_DERIVATION = "routing.force_derivation"  # transfer beyond the target
 PERM_MANAGE_ROUTING = "routing.manage_routing"  # query types, reasons, routing settings
 PERM_MANAGE_KB = "knowledge_base.manage_replies"  # write, retire and reorder default replies
 PERM_MANAGE_HOURS = "scheduling.manage_hours"  # opening hours, special days, autoreplies
+PERM_MANAGE_HSM = "hsm.manage_templates"  # write, submit, approve and retire HSM templates
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: [PERM_HANDLE],
@@ -41,6 +42,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_MANAGE_ROUTING,
         PERM_MANAGE_KB,
         PERM_MANAGE_HOURS,
+        PERM_MANAGE_HSM,
     ],
     Role.ADMIN: [
         PERM_HANDLE,
@@ -50,6 +52,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_MANAGE_ROUTING,
         PERM_MANAGE_KB,
         PERM_MANAGE_HOURS,
+        PERM_MANAGE_HSM,
         PERM_BATCH_DERIVE,
         PERM_FORCE_DERIVATION,
     ],

@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "routing",
     "knowledge_base",
     "scheduling",
+    "hsm",
 ]
 
 MIDDLEWARE = [
@@ -212,6 +213,25 @@ HUB_WEBCHAT_ALLOWED_ORIGINS = [
     o.strip() for o in os.environ.get("HUB_WEBCHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()
 ]
 HUB_API_TOKEN_TTL_HOURS = _env_int("HUB_API_TOKEN_TTL_HOURS", 12)
+
+# --- Channels (chat/channels, docs/channels.md) -------------------------------------------
+# WhatsApp Cloud API.  Enabled only when the phone number id, access token, app secret and
+# verify token are all set; there are no secret defaults.
+WHATSAPP_API_BASE_URL = os.environ.get("WHATSAPP_API_BASE_URL", "https://graph.facebook.com")
+WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v21.0")
+WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "")
+WHATSAPP_ACCESS_TOKEN = os.environ.get("WHATSAPP_ACCESS_TOKEN", "")
+WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET", "")
+WHATSAPP_VERIFY_TOKEN = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
+# One request's timeout, and how many attempts a send makes (5xx, 429, timeouts and
+# connection errors are retried with exponential backoff from the base; other 4xx are not).
+WHATSAPP_TIMEOUT_SECONDS = _env_float("WHATSAPP_TIMEOUT_SECONDS", 10.0)
+WHATSAPP_SEND_ATTEMPTS = _env_int("WHATSAPP_SEND_ATTEMPTS", 3)
+WHATSAPP_RETRY_BACKOFF_SECONDS = _env_float("WHATSAPP_RETRY_BACKOFF_SECONDS", 0.5)
+# The outbox: a send that still failed temporarily is due again after this many seconds
+# (doubling each time), and fails for good after this many dispatches.
+HUB_OUTBOX_RETRY_SECONDS = _env_float("HUB_OUTBOX_RETRY_SECONDS", 15.0)
+HUB_OUTBOX_MAX_ATTEMPTS = _env_int("HUB_OUTBOX_MAX_ATTEMPTS", 5)
 
 LOGGING = {
     "version": 1,

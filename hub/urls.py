@@ -22,10 +22,12 @@ urlpatterns = [
     path("api/conversations/<str:conversation_id>/transfer/", routing_views.api_transfer),
     path("api/conversations/<str:conversation_id>/type/", routing_views.api_conversation_type),
     path("api/presence/", chat_views.api_presence),
+    path("channels/<slug:channel>/webhook", chat_views.channel_webhook),
     path("api/routing/options/", routing_views.api_routing_options),
     path("api/derivations/preview/", routing_views.api_derivation_preview),
     path("api/derivations/", routing_views.api_derivations),
     path("", include("knowledge_base.urls")),
     path("", include("scheduling.urls")),
+    path("", include("hsm.urls")),
     path("admin/", admin.site.urls),
 ]

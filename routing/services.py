@@ -41,9 +41,10 @@ from scheduling.selectors import open_types_filter, service_open_for
 if TYPE_CHECKING:
     from chat.models import Conversation
 
-# Conversations per console event when a derivation moves many at once: keeps each event
-# far below the WebSocket message limit.
-DERIVATION_EVENT_CHUNK = 100
+# Conversations per console event when a derivation moves many at once: ~130 KB per
+# event, well below a browser's or client's message limit, and few enough events that a
+# derivation of 10,000 appends 81 rows, not 201.
+DERIVATION_EVENT_CHUNK = 250
 # The assignment note of a conversation that waits because its service is closed.
 OUT_OF_HOURS = "Out of hours: waits for the opening."
 
@@ -573,23 +574,20 @@ class DerivationPlan:
 
 def _derivation_plan_locked(
     *, from_user: AbstractBaseUser, to_operator_id: int | None, force: bool
-) -> tuple[DerivationPlan, list[Conversation], dict[int, AbstractBaseUser]]:
+) -> tuple[DerivationPlan, list[dict[str, Any]], dict[int, AbstractBaseUser]]:
     """Lock the source operator's active conversations and decide where each goes.
 
     To one operator: every rule of a single transfer, for all at once.  Spread: each
     conversation, highest priority first, to the online operator serving its type with the
     most free capacity (counting what this plan already gave them); those nobody can take
-    wait in the queue.
+    wait in the queue.  The conversations come back as plain rows (routing.store).
     """
-    from chat.models import Conversation, ConversationStatus
+    from routing import store
 
-    conversations = list(
-        Conversation.objects.select_for_update(of=("self",))
-        .filter(operator_id=from_user.pk, status=ConversationStatus.ASSIGNED)
-        .select_related("customer", "query_type")
-        .order_by(F("query_type__priority").desc(nulls_last=True), "created_at")
-    )
-    if not conversations:
+    rows = store.operator_conversations_locked(from_user.pk)
+    for row in rows:  # ids as the console and the set-based statements take them
+        row["id"] = str(row["id"])
+    if not rows:
         raise Conflict(
             "The operator has no active conversations to derive.",
             code=ErrorCode.NOTHING_TO_DERIVE,
@@ -602,20 +600,20 @@ def _derivation_plan_locked(
         target, state = _operator_for_derivation(to_operator_id, field="to_operator_id")
         _check_target(
             state,
-            query_type_ids={c.query_type_id for c in conversations},
-            incoming=len(conversations),
+            query_type_ids={row["query_type_id"] for row in rows},
+            incoming=len(rows),
             force=force,
         )
         targets[target.pk] = target
-        moves = [(c.pk, target.pk) for c in conversations]
-        return DerivationPlan(from_user.pk, to_operator_id, moves), conversations, targets
+        moves = [(row["id"], target.pk) for row in rows]
+        return DerivationPlan(from_user.pk, to_operator_id, moves), rows, targets
 
     free = _spread_capacity(exclude_user_id=from_user.pk)
     moves = []
-    for conversation in conversations:
+    for row in rows:
         best = None
         for user_id, (room, skills, _user) in free.items():
-            if room <= 0 or (skills and conversation.query_type_id not in skills):
+            if room <= 0 or (skills and row["query_type_id"] not in skills):
                 continue
             if best is None or room > free[best][0]:
                 best = user_id
@@ -623,8 +621,8 @@ def _derivation_plan_locked(
             room, skills, user = free[best]
             free[best] = (room - 1, skills, user)
             targets[best] = user
-        moves.append((conversation.pk, best))
-    return DerivationPlan(from_user.pk, None, moves), conversations, targets
+        moves.append((row["id"], best))
+    return DerivationPlan(from_user.pk, None, moves), rows, targets
 
 
 def _spread_capacity(*, exclude_user_id: int) -> dict[int, tuple[int, set[int], AbstractBaseUser]]:
@@ -709,18 +707,19 @@ def operator_conversations_derive(
     ``routing.derivation_completed`` to supervisors.  ``progress(done, total)`` is called
     as rows are written.
     """
-    from chat.models import Conversation, ConversationStatus
-    from chat.selectors import conversation_dict
+    from chat.models import ConversationStatus, Customer
+    from chat.selectors import conversation_payload, operator_label
+    from routing import store
 
     if actor is not None:
         _derive_check(actor, force)
     note = note.strip()[:2000]
     with transaction.atomic():
         from_user = _source_operator(from_operator_id)
-        plan, conversations, targets = _derivation_plan_locked(
+        plan, rows, targets = _derivation_plan_locked(
             from_user=from_user, to_operator_id=to_operator_id, force=force
         )
-        total = len(conversations)
+        total = len(rows)
         now = timezone.now()
         batch = DerivationBatch.objects.create(
             actor=actor,
@@ -738,48 +737,51 @@ def operator_conversations_derive(
         for conversation_id, target in plan.moves:
             by_target.setdefault(target, []).append(conversation_id)
         for target, ids in by_target.items():
-            Conversation.objects.filter(pk__in=ids).update(
-                operator_id=target,
-                status=ConversationStatus.ASSIGNED if target else ConversationStatus.QUEUED,
-                assigned_at=now if target else None,
-            )
+            store.conversations_hand_to(ids=ids, operator_id=target, now=now)
         OperatorState.objects.filter(user_id__in=[t for t in by_target if t]).update(
             last_assigned_at=now
         )
-        kind = Assignment.Kind.BATCH if reason == "manual" else Assignment.Kind.ABSENCE
-        target_of = dict(plan.moves)
-        Assignment.objects.bulk_create(
-            [
-                Assignment(
-                    conversation_id=c.pk,
-                    kind=kind,
-                    from_operator_id=from_user.pk,
-                    to_operator_id=target_of[c.pk],
-                    actor=actor,
-                    batch=batch,
-                    note=note,
-                    created_at=now,
-                )
-                for c in conversations
-            ],
-            batch_size=2000,
+        all_ids = [row["id"] for row in rows]
+        store.assignments_record(
+            ids=all_ids,
+            kind=Assignment.Kind.BATCH if reason == "manual" else Assignment.Kind.ABSENCE,
+            from_operator_id=from_user.pk,
+            actor_id=actor.pk if actor else None,
+            batch_id=batch.pk,
+            note=note,
+            now=now,
         )
         if progress:
             progress(total // 2, total)
         # Console events, in chunks: the old operator's consoles drop the conversations,
         # each target's consoles receive theirs (the queue's go to supervisors).
-        moved = {c.pk: c for c in conversations}
-        for conversation in conversations:
-            target = target_of[conversation.pk]
-            conversation.operator_id = target
-            conversation.status = (
-                ConversationStatus.ASSIGNED if target else ConversationStatus.QUEUED
+        target_of = dict(plan.moves)
+        labels = {user_id: operator_label(user) for user_id, user in targets.items()}
+        payloads: dict[Any, dict[str, Any]] = {}
+        for row in rows:
+            target = target_of[row["id"]]
+            row.update(
+                operator_id=target,
+                status=ConversationStatus.ASSIGNED if target else ConversationStatus.QUEUED,
+                assigned_at=now if target else None,
             )
-            conversation.assigned_at = now if target else None
-            if target:
-                conversation.operator = targets[target]
+            payloads[row["id"]] = conversation_payload(
+                row,
+                customer_name=Customer.label(
+                    display_name=row["customer__display_name"], customer_id=row["customer_id"]
+                ),
+                operator=labels.get(target),
+                query_type=(
+                    {
+                        "id": row["query_type_id"],
+                        "code": row["query_type__code"],
+                        "name": row["query_type__name"],
+                    }
+                    if row["query_type_id"] is not None
+                    else None
+                ),
+            )
         batch_info = {"id": batch.pk, "reason": reason, "actor_id": actor.pk if actor else None}
-        all_ids = [str(c.pk) for c in conversations]
         for start in range(0, total, DERIVATION_EVENT_CHUNK):
             console_event_append(
                 kind="routing.conversations_unassigned",
@@ -797,10 +799,7 @@ def operator_conversations_derive(
                     kind="routing.conversations_assigned"
                     if target
                     else "routing.conversations_queued",
-                    payload={
-                        "conversations": [conversation_dict(moved[c]) for c in chunk],
-                        "batch": batch_info,
-                    },
+                    payload={"conversations": [payloads[c] for c in chunk], "batch": batch_info},
                     operator_id=target,
                 )
                 done += len(chunk)
@@ -810,8 +809,10 @@ def operator_conversations_derive(
         summary.pop("conversation_ids")
         console_event_append(kind="routing.derivation_completed", payload={"batch": summary})
         # A source who is still online (derived from, not absent) now has room: it goes to
-        # other waiting conversations, never back to the ones just moved away.
-        operator_slot_freed(operator=from_user, exclude_conversation_ids=frozenset(moved))
+        # other waiting conversations, never back to the ones just moved to the queue.
+        operator_slot_freed(
+            operator=from_user, exclude_conversation_ids=frozenset(by_target.get(None, ()))
+        )
         if progress:
             progress(total, total)
         return summary

@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from chat import selectors, services
+from chat.events import operator_group
 from chat.models import ConsoleEvent, Conversation, Message
 from hub.exceptions import Conflict, ConversationClosed, ErrorCode, NotFound, ValidationFailed
 from hub.roles import Role
@@ -143,11 +146,18 @@ def test_closed_conversation_refuses_answers_and_next_message_opens_new(staff):
 
 
 def test_events_are_announced_only_after_commit(staff, django_capture_on_commit_callbacks):
-    staff("op", online=True)
+    op = staff("op", online=True)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(operator_group(op.pk), channel)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _receive()
-    # assignment + message (+ the customer echo) ring after commit, not before.
-    assert len(callbacks) == 3
+    # Nothing has rung yet: the doorbells wait in one commit hook.
+    assert len(callbacks) == 1
+    callbacks[0]()
+    # assignment + message ring after commit, in that order.
+    names = [async_to_sync(layer.receive)(channel)["event"]["name"] for _ in range(2)]
+    assert names == ["routing.conversation_assigned", "chat.message_created"]
 
 
 def test_failed_write_rolls_back_event_and_doorbell(staff, django_capture_on_commit_callbacks):

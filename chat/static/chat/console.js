@@ -49,6 +49,17 @@
   // Author of the hub's own messages (queue position, type menu).  History rows of those
   // messages carry no author at all, so an outbound message without one is the bank's too.
   var SYSTEM_AUTHOR = "Bank";
+  // Channels (chat/channels): how each is named, and the delivery states of outbound
+  // messages with their ticks.  Ranks only grow; failed is terminal (chat.delivery).
+  var CHANNEL_LABEL = { webchat: "Web chat", whatsapp: "WhatsApp" };
+  var DELIVERY = {
+    pending: { rank: 0, tick: "\u25F7", label: "Sending to the customer" },
+    sent: { rank: 1, tick: "\u2713", label: "Sent" },
+    delivered: { rank: 2, tick: "\u2713\u2713", label: "Delivered" },
+    read: { rank: 3, tick: "\u2713\u2713", label: "Read" },
+    failed: { rank: 9, tick: "!", label: "Not delivered" },
+  };
+  var WINDOW_CLOSED_TEXT = "24-hour window closed \u2014 send an approved template";
   // Closing reasons (a `closing` frame before close code 4401) that mean this login is over:
   // the console stops instead of reconnecting.
   var SIGNED_OUT = {
@@ -663,6 +674,9 @@
       case "chat.conversation_read":
         onRead(data.conversation_id || ev.conversation_id, data.read_up_to);
         break;
+      case "chat.message_status":
+        onMessageStatus(data.message);
+        break;
       case "routing.presence_changed":
         if (state.me && data.user_id === state.me.id && data.presence) {
           state.presence = data.presence;
@@ -884,12 +898,48 @@
       }
     }
     var thread = state.threads.get(message.conversation_id);
-    if (thread && thread.loaded && !thread.stale) thread.messages.set(message.id, message);
+    if (thread && thread.loaded && !thread.stale) putMessage(thread, message);
     renderList();
     if (state.selectedId === message.conversation_id) {
       renderMessages();
       scheduleMarkRead();
     }
+  }
+
+  // A message with its newest delivery state: an ack or a replayed event carrying an
+  // older state never moves a message back (failed stays failed).
+  function putMessage(thread, m) {
+    var old = thread.messages.get(m.id);
+    if (old && old.status && m.status && old.status !== m.status) {
+      var was = DELIVERY[old.status] ? DELIVERY[old.status].rank : 0;
+      var now = DELIVERY[m.status] ? DELIVERY[m.status].rank : 0;
+      if (was > now) return;
+    }
+    thread.messages.set(m.id, m);
+  }
+
+  function onMessageStatus(message) {
+    if (!message) return;
+    var thread = state.threads.get(message.conversation_id);
+    if (thread && thread.loaded && !thread.stale) putMessage(thread, message);
+    if (state.selectedId === message.conversation_id) renderMessages();
+    if (message.status === "failed" && state.selectedId === message.conversation_id) {
+      showNotice("A reply was not delivered: " + deliveryError(message), { kind: "warning", timeout: 8000 });
+    }
+  }
+
+  function deliveryError(m) {
+    if (!m.error) return "the provider gave no reason";
+    return (m.error.code ? "error " + m.error.code : "") + (m.error.text ? " \u2014 " + m.error.text : "");
+  }
+
+  function windowClosesAt(conv) {
+    return conv && conv.reply_window_closes_at ? parseTime(conv.reply_window_closes_at) : null;
+  }
+
+  function windowClosed(conv, now) {
+    var closes = windowClosesAt(conv);
+    return closes !== null && (now || Date.now()) >= closes;
   }
 
   function onRead(conversationId, readUpTo) {
@@ -924,7 +974,7 @@
         saveOutbox();
       }
       var thread = state.threads.get(m.conversation_id);
-      if (thread && thread.loaded && !thread.stale) thread.messages.set(m.id, m);
+      if (thread && thread.loaded && !thread.stale) putMessage(thread, m);
       var conv = state.convs.get(m.conversation_id);
       if (conv) {
         setPreview(conv, m);
@@ -987,7 +1037,8 @@
     var conv = state.convs.get(summary.id);
     if (conv) {
       // Merge the fresh facts but keep the console's own counters.
-      ["status", "operator_id", "operator", "last_customer_message_at", "last_message_at", "read_up_to", "closed_at"].forEach(
+      ["status", "operator_id", "operator", "last_customer_message_at", "last_message_at", "read_up_to", "closed_at",
+        "channel", "reply_window_closes_at"].forEach(
         function (k) {
           if (k in summary) conv[k] = summary[k];
         }
@@ -1046,6 +1097,15 @@
       if (frame.code === "not_found") {
         // The conversation is gone from this operator (moved or never theirs): nothing to retry.
         state.outbox.delete(entry.client_id);
+      } else if (frame.code === "reply_window_closed") {
+        // Nothing was stored: the text goes back to the composer once the customer writes.
+        entry.status = "failed";
+        entry.error = WINDOW_CLOSED_TEXT;
+        var closedConv = state.convs.get(entry.conversation_id);
+        if (closedConv && frame.data && frame.data.closed_at) {
+          closedConv.reply_window_closes_at = frame.data.closed_at;
+          if (state.selectedId === closedConv.id) renderThread();
+        }
       } else {
         entry.status = "failed";
         entry.error = frame.message || frame.code;
@@ -1160,6 +1220,10 @@
   function sendReply() {
     var conv = selectedConversation();
     if (!conv || !canAct(conv)) return;
+    if (windowClosed(conv)) {
+      showNotice(WINDOW_CLOSED_TEXT + ".", { kind: "warning", timeout: 6000 });
+      return;
+    }
     var text = els.text.value.trim();
     if (!text) return;
     if (text.length > MAX_TEXT) {
@@ -1942,8 +2006,10 @@
     var top = el("span", "conv-top");
     var name = el("span", "conv-name");
     var qtype = el("span", "type-badge");
+    var channel = el("span", "channel-badge");
     var time = el("span", "conv-time");
     top.appendChild(name);
+    top.appendChild(channel);
     top.appendChild(qtype);
     top.appendChild(time);
     var bottom = el("span", "conv-bottom");
@@ -1964,7 +2030,7 @@
       select(conv.id);
     });
     button.addEventListener("keydown", onListKey);
-    return { li: li, button: button, name: name, time: time, preview: preview, unread: unread, wait: wait, qtype: qtype, status: status };
+    return { li: li, button: button, name: name, time: time, preview: preview, unread: unread, wait: wait, qtype: qtype, status: status, channel: channel };
   }
 
   function onListKey(e) {
@@ -2000,6 +2066,9 @@
     node.unread.setAttribute("aria-label", unread + " unread");
     var w = waitingInfo(conv, now);
     renderWait(node.wait, w);
+    node.channel.textContent = CHANNEL_LABEL[conv.channel] || conv.channel || "";
+    node.channel.className = "channel-badge channel-" + (conv.channel || "unknown");
+    node.channel.title = "Channel";
     var typeText = typeLabel(conv);
     node.qtype.textContent = typeText;
     node.qtype.hidden = !typeText;
@@ -2099,6 +2168,8 @@
       banner = "This conversation was moved away from you. You can read what was loaded, but no longer reply.";
     } else if (conv.status === "closed") {
       banner = "This conversation is closed. The customer starts a new one by writing again.";
+    } else if (acting && windowClosed(conv)) {
+      banner = WINDOW_CLOSED_TEXT + ". Free-form replies are possible again once the customer writes.";
     } else if (!acting) {
       if (conv.status === "queued") {
         banner = "Waiting in the queue for a free operator. You are watching; only the assigned operator can reply.";
@@ -2109,13 +2180,19 @@
     els.banner.textContent = banner;
     els.banner.hidden = !banner;
     els.banner.classList.toggle("banner-closed", conv.status === "closed");
+    els.banner.classList.toggle("banner-window", acting && conv.status !== "closed" && windowClosed(conv));
+    state.windowShownClosed = windowClosed(conv);
     updateComposer();
     renderMessages(opts);
   }
 
   function renderThreadMeta(conv, now) {
     var parts = [];
-    parts.push(conv.channel === "webchat" ? "Web chat" : conv.channel || "");
+    parts.push(CHANNEL_LABEL[conv.channel] || conv.channel || "");
+    var closes = windowClosesAt(conv);
+    if (closes !== null && conv.status !== "closed") {
+      parts.push(closes > now ? "Reply window: " + shortDuration(closes - now) + " left" : "24-hour window closed");
+    }
     if (conv.status === "closed") parts.push(conv.resolution ? "Closed: " + conv.resolution.name : "Closed");
     else if (conv.status === "queued") parts.push("In queue");
     else if (state.supervisor && conv.operator_id && (!state.me || conv.operator_id !== state.me.id)) {
@@ -2129,10 +2206,16 @@
   function updateComposer() {
     var conv = selectedConversation();
     var usable = canAct(conv);
-    els.send.disabled = !usable;
-    els.text.disabled = !usable;
+    var closed = usable && windowClosed(conv);
+    els.send.disabled = !usable || closed;
+    els.text.disabled = !usable || closed;
     els.composer.classList.toggle("offline", !sock.live);
-    els.text.placeholder = sock.live ? "Write a reply…" : "Write a reply… (sent when the connection is back)";
+    els.composer.classList.toggle("window-closed", closed);
+    els.text.placeholder = closed
+      ? WINDOW_CLOSED_TEXT
+      : sock.live
+        ? "Write a reply…"
+        : "Write a reply… (sent when the connection is back)";
   }
 
   function buildMessageNode(key) {
@@ -2236,6 +2319,19 @@
         if (system) who = SYSTEM_AUTHOR + " (automatic)";
         node._meta.textContent = who + " · " + clockTime(created);
         node._meta.title = new Date(created).toLocaleString();
+        if (m.direction === "out" && m.status && DELIVERY[m.status]) {
+          var d = DELIVERY[m.status];
+          var tick = el("span", "msg-status status-" + m.status, d.tick);
+          tick.title = d.label + (m.status_at ? " · " + new Date(parseTime(m.status_at)).toLocaleString() : "");
+          tick.setAttribute("aria-label", d.label);
+          tick.setAttribute("data-status", m.status);
+          node._meta.appendChild(document.createTextNode(" "));
+          node._meta.appendChild(tick);
+          if (m.status === "failed") {
+            node.className += " msg-undelivered";
+            node._meta.appendChild(el("span", "msg-state msg-delivery-error", "Not delivered: " + deliveryError(m)));
+          }
+        }
       } else {
         var p = item.pending;
         node.className = "msg msg-out " + (p.status === "failed" ? "msg-failed" : "msg-pending");
@@ -2299,6 +2395,8 @@
     });
     var conv = selectedConversation();
     if (conv) renderThreadMeta(conv, now);
+    // The reply window closing while the thread is open disables the composer.
+    if (conv && windowClosed(conv, now) !== !!state.windowShownClosed) renderThread();
   }, 5000);
 
   // ---------------------------------------------------------------- knowledge base picker

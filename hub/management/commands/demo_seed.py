@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from chat.services import operator_message_send, webchat_message_receive
+from hsm.services import templates_demo_ensure
 from hub.accounts import staff_user_ensure
 from hub.roles import Role
 from knowledge_base.models import Reply
@@ -233,6 +234,7 @@ class Command(BaseCommand):
             state = operator_state_get(user_id=users[username].pk)
             state.query_types.set([types[code] for code in codes])
         self._knowledge_base(users["coordinator"], types)
+        templates_demo_ensure(actor=users["coordinator"])  # WhatsApp templates, approved
         self._opening_hours()
         # The demo's operators are online before anyone opens their console: keep them so
         # for a working day instead of the production grace of a minute.

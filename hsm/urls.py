@@ -1,0 +1,12 @@
+"""HTTP routes of hsm (included from hub/urls.py)."""
+
+from django.urls import URLPattern, path
+
+from hsm import views
+
+urlpatterns: list[URLPattern] = [
+    path("api/hsm/templates/", views.api_templates),
+    path("api/hsm/templates/<int:template_id>/", views.api_template),
+    path("api/hsm/templates/<int:template_id>/status/", views.api_template_status),
+    path("api/hsm/templates/<int:template_id>/render/", views.api_template_render),
+]
