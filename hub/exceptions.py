@@ -109,6 +109,4 @@ class ReplyWindowClosed(Conflict):
     after the customer's last message); ``data.closed_at`` says when.  Templates still go."""
 
     code = ErrorCode.REPLY_WINDOW_CLOSED
-    default_message = (
-        "The 24-hour reply window is closed: only an approved template can be sent."
-    )
+    default_message = "The 24-hour reply window is closed: only an approved template can be sent."
