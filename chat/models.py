@@ -127,6 +127,29 @@ class Conversation(models.Model):
         return f"Conversation {str(self.id)[:8]} ({self.status})"
 
 
+# A conversation's own columns (attnames), for code that reads them as plain rows: the
+# hand-written hot path (chat.store), the console's view (chat.selectors), batch derivation.
+CONVERSATION_COLUMNS = (
+    "id",
+    "customer_id",
+    "channel",
+    "status",
+    "operator_id",
+    "created_at",
+    "assigned_at",
+    "first_operator_reply_at",
+    "last_customer_message_at",
+    "last_message_at",
+    "closed_at",
+    "operator_read_up_to",
+    "unread_count",
+    "last_message_id",
+    "query_type_id",
+    "type_menu_asked",
+    "resolution_id",
+)
+
+
 class Direction(models.TextChoices):
     INBOUND = "in", "From customer"
     OUTBOUND = "out", "To customer"

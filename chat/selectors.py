@@ -16,6 +16,7 @@ from django.db.models.functions import Substr
 
 from chat.channels.registry import adapter_for
 from chat.models import (
+    CONVERSATION_COLUMNS,
     Channel,
     ConsoleEvent,
     ConsoleLogHorizon,
@@ -103,31 +104,10 @@ def message_dict(message: Message, *, author_name: str | None = None) -> dict[st
     }
 
 
-# The conversation's own columns (attnames) the console's view of it is built from.
-CONVERSATION_PAYLOAD_COLUMNS = (
-    "id",
-    "customer_id",
-    "channel",
-    "status",
-    "operator_id",
-    "created_at",
-    "assigned_at",
-    "first_operator_reply_at",
-    "last_customer_message_at",
-    "last_message_at",
-    "closed_at",
-    "operator_read_up_to",
-    "unread_count",
-    "last_message_id",
-    "query_type_id",
-    "type_menu_asked",
-)
-
-
 def conversation_dict(conversation: Conversation) -> dict[str, Any]:
     """The console's view of one loaded conversation."""
     return conversation_payload(
-        {column: getattr(conversation, column) for column in CONVERSATION_PAYLOAD_COLUMNS},
+        {column: getattr(conversation, column) for column in CONVERSATION_COLUMNS},
         customer_name=str(conversation.customer),
         operator=_operator_dict(conversation),
         query_type=_query_type_dict(conversation),
@@ -148,7 +128,7 @@ def conversation_payload(
     resolution: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The console's view of a conversation from its columns (``row``: the attnames of
-    CONVERSATION_PAYLOAD_COLUMNS, e.g. a ``values()`` row) and its related labels, so that
+    CONVERSATION_COLUMNS, e.g. a ``values()`` row) and its related labels, so that
     set-based code (a batch derivation of 10,000) builds it without loading models."""
 
     def iso(value: Any) -> str | None:

@@ -19,32 +19,20 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from chat.models import ConsoleEvent, Conversation, Customer, CustomerIdentity, Message
+from chat.models import (
+    CONVERSATION_COLUMNS,
+    ConsoleEvent,
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    Message,
+)
 from routing.models import QueryType
 
 # Any constant will do; it names "appending to the console event log" for pg_advisory locks.
 EVENT_LOG_LOCK_KEY = 0x6875_6265  # "hube"
 
-_CONVERSATION_COLUMNS = (
-    "id",
-    "customer_id",
-    "channel",
-    "status",
-    "operator_id",
-    "created_at",
-    "assigned_at",
-    "first_operator_reply_at",
-    "last_customer_message_at",
-    "last_message_at",
-    "closed_at",
-    "operator_read_up_to",
-    "unread_count",
-    "last_message_id",
-    "query_type_id",
-    "type_menu_asked",
-    "resolution_id",
-)
-_DATETIME_COLUMNS = frozenset(c for c in _CONVERSATION_COLUMNS if c.endswith("_at"))
+_DATETIME_COLUMNS = frozenset(c for c in CONVERSATION_COLUMNS if c.endswith("_at"))
 
 
 def _table(model: Any) -> str:
@@ -175,10 +163,10 @@ def inbound_append(
         cursor.execute(
             f"UPDATE {_table(Conversation)} SET last_customer_message_at = %s, "
             "last_message_at = %s, last_message_id = %s, unread_count = unread_count + 1 "
-            f"WHERE id = %s RETURNING {', '.join(_CONVERSATION_COLUMNS)}",
+            f"WHERE id = %s RETURNING {', '.join(CONVERSATION_COLUMNS)}",
             [at, at, message_id, conversation_id],
         )
-        values = dict(zip(_CONVERSATION_COLUMNS, cursor.fetchone(), strict=True))
+        values = dict(zip(CONVERSATION_COLUMNS, cursor.fetchone(), strict=True))
         cursor.execute(
             f"SELECT cu.display_name, u.username, u.first_name, u.last_name, qt.code, qt.name "
             f"FROM {_table(Customer)} cu "

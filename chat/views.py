@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from chat import delivery, selectors, services
 from chat.channels.base import WebhookRejected
 from chat.channels.registry import adapter_for
+from hub.asyncdb import run_db
 from hub.errors import error_response, parse_json_body
 from hub.exceptions import ErrorCode, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from hub.roles import role_of
@@ -122,13 +123,17 @@ def _webhook_refusal(channel: str, refused: WebhookRejected) -> HttpResponse:
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def channel_webhook(request: HttpRequest, channel: str) -> HttpResponse:
+async def channel_webhook(request: HttpRequest, channel: str) -> HttpResponse:
     """``/channels/<channel>/webhook``: a provider's calls for a channel adapter.
 
     GET is the subscription handshake (the challenge back as text).  POST must be signed:
     the adapter checks the signature on the raw body before anything is parsed, then
     validates the whole body; only then are its messages and statuses applied
     (``chat.delivery.webhook_apply``).  Unknown or unconfigured channels are 404.
+
+    Async, with the database work on the hub's bounded database threads (``run_db``): a
+    sync view gets a thread (and so a database connection) per concurrent request under
+    ASGI, and a provider's burst of webhooks exhausted PostgreSQL's connection slots.
     """
     try:
         adapter = adapter_for(channel)
@@ -145,5 +150,5 @@ def channel_webhook(request: HttpRequest, channel: str) -> HttpResponse:
         batch = adapter.webhook_parse(body)
     except WebhookRejected as refused:
         return _webhook_refusal(channel, refused)
-    outcome = delivery.webhook_apply(channel=channel, batch=batch)
+    outcome = await run_db(delivery.webhook_apply, channel=channel, batch=batch)
     return JsonResponse(outcome.as_dict())

@@ -20,8 +20,7 @@ from django.db import connection
 from django.db.models import F
 from psycopg.pq import Format
 
-from chat.models import Conversation, ConversationStatus
-from chat.selectors import CONVERSATION_PAYLOAD_COLUMNS
+from chat.models import CONVERSATION_COLUMNS, Conversation, ConversationStatus
 from routing.models import Assignment
 
 _TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
@@ -51,7 +50,7 @@ def operator_conversations_locked(operator_id: int) -> list[dict[str, Any]]:
         Conversation.objects.select_for_update(of=("self",))
         .filter(operator_id=operator_id, status=ConversationStatus.ASSIGNED)
         .order_by(F("query_type__priority").desc(nulls_last=True), "created_at")
-        .values(*CONVERSATION_PAYLOAD_COLUMNS, *_LABEL_COLUMNS)
+        .values(*CONVERSATION_COLUMNS, *_LABEL_COLUMNS)
     )
     if connection.vendor != "postgresql":
         return list(queryset)
@@ -64,7 +63,7 @@ def operator_conversations_locked(operator_id: int) -> list[dict[str, Any]]:
             "timestamptz", psycopg.adapters.get_loader(_TIMESTAMPTZ_OID, Format.TEXT)
         )
         cursor.execute(sql, params)
-        names = [*CONVERSATION_PAYLOAD_COLUMNS, *_LABEL_COLUMNS]
+        names = [*CONVERSATION_COLUMNS, *_LABEL_COLUMNS]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
