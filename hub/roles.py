@@ -19,6 +19,8 @@ class Role(StrEnum):
     ADMIN = "Admin"
     COORDINATOR = "Coordinator"
     OPERATOR = "Operator"
+    # An operator who may also link bank users and start back-office actions (seed 000).
+    CONTACT_CENTER = "Contact center"
 
 
 # app_label.codename of the permissions each role holds.
@@ -32,9 +34,15 @@ PERM_MANAGE_ROUTING = "routing.manage_routing"  # query types, reasons, routing 
 PERM_MANAGE_KB = "knowledge_base.manage_replies"  # write, retire and reorder default replies
 PERM_MANAGE_HOURS = "scheduling.manage_hours"  # opening hours, special days, autoreplies
 PERM_MANAGE_HSM = "hsm.manage_templates"  # write, submit, approve and retire HSM templates
+# Back-office bridge (docs/backoffice.md): makers link bank users and start actions;
+# checkers pick up, approve and reject them (never their own).  Checkers are supervisors,
+# who see the requests arrive live on the supervisors' stream.
+PERM_START_ACTIONS = "backoffice_bridge.start_actions"
+PERM_APPROVE_ACTIONS = "backoffice_bridge.approve_actions"
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: [PERM_HANDLE],
+    Role.CONTACT_CENTER: [PERM_HANDLE, PERM_START_ACTIONS],
     Role.COORDINATOR: [
         PERM_HANDLE,
         PERM_SUPERVISE,
@@ -43,6 +51,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_MANAGE_KB,
         PERM_MANAGE_HOURS,
         PERM_MANAGE_HSM,
+        PERM_START_ACTIONS,
+        PERM_APPROVE_ACTIONS,
     ],
     Role.ADMIN: [
         PERM_HANDLE,
@@ -55,6 +65,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_MANAGE_HSM,
         PERM_BATCH_DERIVE,
         PERM_FORCE_DERIVATION,
+        PERM_START_ACTIONS,
+        PERM_APPROVE_ACTIONS,
     ],
 }
 

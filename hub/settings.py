@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "knowledge_base",
     "scheduling",
     "hsm",
+    "backoffice_bridge",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +233,26 @@ WHATSAPP_RETRY_BACKOFF_SECONDS = _env_float("WHATSAPP_RETRY_BACKOFF_SECONDS", 0.
 # (doubling each time), and fails for good after this many dispatches.
 HUB_OUTBOX_RETRY_SECONDS = _env_float("HUB_OUTBOX_RETRY_SECONDS", 15.0)
 HUB_OUTBOX_MAX_ATTEMPTS = _env_int("HUB_OUTBOX_MAX_ATTEMPTS", 5)
+
+# --- Back-office bridge (backoffice_bridge, docs/backoffice.md) ---------------------------
+# The bank's back office; no secret defaults (unset: searches and actions answer 503).
+BACKOFFICE_BASE_URL = os.environ.get("BACKOFFICE_BASE_URL", "")
+BACKOFFICE_TOKEN = os.environ.get("BACKOFFICE_TOKEN", "")
+# One attempt's timeout; attempts per call (5xx, timeouts and connection errors are retried
+# with exponential backoff from the base, with the same idempotency key; 4xx never).
+BACKOFFICE_TIMEOUT_SECONDS = _env_float("BACKOFFICE_TIMEOUT_SECONDS", 5.0)
+BACKOFFICE_ATTEMPTS = _env_int("BACKOFFICE_ATTEMPTS", 3)
+BACKOFFICE_BACKOFF_SECONDS = _env_float("BACKOFFICE_BACKOFF_SECONDS", 0.2)
+# A request nobody decided within this time expires.
+BACKOFFICE_REQUEST_TTL_MINUTES = _env_int("BACKOFFICE_REQUEST_TTL_MINUTES", 60)
+# An execution older than this is presumed dead and taken again (same idempotency key);
+# after this many executions that found the back office unavailable, the request fails.
+BACKOFFICE_EXECUTE_LEASE_SECONDS = _env_int("BACKOFFICE_EXECUTE_LEASE_SECONDS", 300)
+BACKOFFICE_EXECUTE_MAX_ATTEMPTS = _env_int("BACKOFFICE_EXECUTE_MAX_ATTEMPTS", 5)
+# Temporary transfer limits: how long they last, and the bank's maximum for each.
+BACKOFFICE_TEMPORARY_LIMITS_HOURS = _env_int("BACKOFFICE_TEMPORARY_LIMITS_HOURS", 24)
+BACKOFFICE_MAX_DAILY_TRANSFER = _env_int("BACKOFFICE_MAX_DAILY_TRANSFER", 50_000)
+BACKOFFICE_MAX_SINGLE_TRANSFER = _env_int("BACKOFFICE_MAX_SINGLE_TRANSFER", 20_000)
 
 LOGGING = {
     "version": 1,

@@ -29,5 +29,6 @@ urlpatterns = [
     path("", include("knowledge_base.urls")),
     path("", include("scheduling.urls")),
     path("", include("hsm.urls")),
+    path("", include("backoffice_bridge.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,405 @@
+"""The action framework (domain): each back-office action type is one class.
+
+A type declares its parameters (checked here with a precise error for each), whether it
+needs a checker, whether it acts on behalf of the customer (needs consent), which
+permission may start it, the bank's business status names, the conflict group (open
+requests of one group for one bank user exclude each other) and how it is executed — and,
+for temporary actions, reverted — through the client.  Adding a type is one new class
+decorated with ``@action_register``; services, views and the console read the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from backoffice_bridge.client import BackofficeClient, user_path
+from hub.exceptions import ErrorCode, ValidationFailed
+
+PERM_START_ACTIONS = "backoffice_bridge.start_actions"
+PERM_APPROVE_ACTIONS = "backoffice_bridge.approve_actions"
+
+# Business statuses every type shares (the per-type ones are declared on each class).
+STATUS_APPROVED = "Approved"
+STATUS_REJECTED = "Rejected"
+STATUS_EXPIRED = "Expired"
+STATUS_FAILED = "Failed"
+
+
+_KIND_NAMES = {int: "an integer", str: "a string", bool: "a boolean"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: a JSON type, required or not, bounds or choices.  ``maximum_setting``
+    names a setting holding the bank's maximum (read when validating, so it can change)."""
+
+    name: str
+    kind: type
+    label: str
+    required: bool = True
+    minimum: int | None = None
+    maximum_setting: str | None = None
+    max_length: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def maximum(self) -> int | None:
+        return getattr(settings, self.maximum_setting) if self.maximum_setting else None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": {int: "integer", str: "string", bool: "boolean"}[self.kind],
+            "label": self.label,
+            "required": self.required,
+            "minimum": self.minimum,
+            "maximum": self.maximum(),
+            "max_length": self.max_length,
+            "choices": list(self.choices) if self.choices else None,
+        }
+
+    def clean(self, params: dict[str, Any]) -> Any:
+        name = self.name
+        value = params.get(name)
+        if value is None:
+            if self.required:
+                raise ValidationFailed(
+                    f"Parameter '{name}' is required.",
+                    code=ErrorCode.MISSING_FIELD,
+                    field=f"params.{name}",
+                    reason="missing",
+                )
+            return None
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ValidationFailed(
+                f"Parameter '{name}' must be {_KIND_NAMES[self.kind]}.",
+                code=ErrorCode.WRONG_TYPE,
+                field=f"params.{name}",
+                reason="wrong_type",
+            )
+        if self.kind is str:
+            value = value.strip()
+            if self.required and not value:
+                raise ValidationFailed(
+                    f"Parameter '{name}' may not be empty.",
+                    code=ErrorCode.MISSING_FIELD,
+                    field=f"params.{name}",
+                    reason="missing",
+                )
+            if self.max_length is not None and len(value) > self.max_length:
+                raise ValidationFailed(
+                    f"Parameter '{name}' is longer than {self.max_length} characters.",
+                    field=f"params.{name}",
+                    reason="too_long",
+                    max_length=self.max_length,
+                )
+        if self.choices is not None and value not in self.choices:
+            raise ValidationFailed(
+                f"Parameter '{name}' must be one of: {', '.join(self.choices)}.",
+                field=f"params.{name}",
+                reason="not_a_choice",
+                choices=list(self.choices),
+            )
+        if self.kind is int:
+            if self.minimum is not None and value < self.minimum:
+                raise ValidationFailed(
+                    f"Parameter '{name}' may not be below {self.minimum}"
+                    + (" (negative limits are not allowed)." if self.minimum == 0 else "."),
+                    field=f"params.{name}",
+                    reason="negative" if self.minimum == 0 and value < 0 else "below_minimum",
+                    minimum=self.minimum,
+                )
+            maximum = self.maximum()
+            if maximum is not None and value > maximum:
+                raise ValidationFailed(
+                    f"Parameter '{name}' ({value}) is above the bank's maximum of {maximum}.",
+                    field=f"params.{name}",
+                    reason="above_maximum",
+                    maximum=maximum,
+                )
+        return value
+
+
+class ActionType:
+    """Base of every action type; subclasses set the class attributes and ``execute``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    needs_checker: ClassVar[bool] = True
+    on_behalf: ClassVar[bool] = False
+    permission: ClassVar[str] = PERM_START_ACTIONS
+    #: Open requests of the same group for one bank user conflict (default: the type).
+    conflict_group: ClassVar[str] = ""
+    pending_status: ClassVar[str]
+    done_status: ClassVar[str]
+    #: Set for temporary actions: the hub's scheduler calls ``revert`` when it elapses.
+    reverted_status: ClassVar[str] = ""
+
+    @classmethod
+    def group(cls) -> str:
+        return cls.conflict_group or cls.name
+
+    @classmethod
+    def duration(cls) -> timedelta | None:
+        """How long a temporary action lasts (None: permanent)."""
+        return None
+
+    @classmethod
+    def clean(cls, params: Any) -> dict[str, Any]:
+        """The parameters, checked and normalised; unknown ones are refused."""
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ValidationFailed(
+                "params must be an object.", code=ErrorCode.WRONG_TYPE, field="params"
+            )
+        known = {p.name for p in cls.params}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValidationFailed(
+                f"Unknown parameter '{unknown[0]}' for {cls.name}.",
+                field=f"params.{unknown[0]}",
+                reason="unknown_parameter",
+            )
+        cleaned = {p.name: p.clean(params) for p in cls.params}
+        cleaned = {k: v for k, v in cleaned.items() if v is not None}
+        cls.check(cleaned)
+        return cleaned
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> None:
+        """Rules across parameters (override)."""
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "label": cls.label,
+            "params": [p.describe() for p in cls.params],
+            "needs_checker": cls.needs_checker,
+            "on_behalf": cls.on_behalf,
+            "permission": cls.permission,
+            "pending_status": cls.pending_status,
+            "done_status": cls.done_status,
+            "temporary_hours": (
+                cls.duration().total_seconds() / 3600 if cls.duration() is not None else None
+            ),
+        }
+
+    @classmethod
+    async def execute(
+        cls,
+        client: BackofficeClient,
+        *,
+        bank_user_id: str,
+        params: dict[str, Any],
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Perform the action at the back office; the answer's body (raises the client's
+        errors)."""
+        raise NotImplementedError
+
+    @classmethod
+    async def revert(
+        cls, client: BackofficeClient, *, bank_user_id: str, idempotency_key: str
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def note(cls, *, bank_user_id: str, params: dict[str, Any], result: dict[str, Any]) -> str:
+        """The internal note posted on the conversation when it is done."""
+        return f"{cls.label}: done for bank user {bank_user_id}."
+
+
+_REGISTRY: dict[str, type[ActionType]] = {}
+
+
+def action_register(cls: type[ActionType]) -> type[ActionType]:
+    """Class decorator: the one place a type is registered."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"action type {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def action_types() -> list[type[ActionType]]:
+    return list(_REGISTRY.values())
+
+
+def action_type_get(name: Any) -> type[ActionType]:
+    """The registered type, or ValidationFailed naming ``action_type``."""
+    found = _REGISTRY.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise ValidationFailed(
+            f"Unknown action type {name!r}.",
+            field="action_type",
+            reason="unknown_action_type",
+            known=sorted(_REGISTRY),
+        )
+    return found
+
+
+# --- the types ------------------------------------------------------------------------------
+
+_NOTE = Param("note", str, "Note for the checker", required=False, max_length=500)
+
+
+@action_register
+class BlockUser(ActionType):
+    """Inactivate a user: lost or stolen device, compromised credentials (seed 000)."""
+
+    name = "block_user"
+    label = "Inactivate (block) user"
+    params = (
+        Param(
+            "reason",
+            str,
+            "Why",
+            choices=("lost_device", "stolen_device", "compromised_credentials", "customer_request"),
+        ),
+        _NOTE,
+    )
+    conflict_group = "user_status"
+    pending_status = "To Be Inactivated"
+    done_status = "Inactive"
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        answer = await client.write(
+            user_path(bank_user_id, "block"),
+            idempotency_key=idempotency_key,
+            body={"reason": params["reason"]},
+        )
+        return answer.body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        status = (result.get("user") or {}).get("status", "?")
+        return f"Bank user {bank_user_id} inactivated ({params['reason']}); status {status}."
+
+
+@action_register
+class UnblockUser(ActionType):
+    """Reactivate a suspended or locked user."""
+
+    name = "unblock_user"
+    label = "Reactivate user"
+    params = (_NOTE,)
+    conflict_group = "user_status"
+    pending_status = "To Be Activated"
+    done_status = "Active"
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        return (
+            await client.write(user_path(bank_user_id, "unblock"), idempotency_key=idempotency_key)
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        return f"Bank user {bank_user_id} reactivated; status active."
+
+
+@action_register
+class TemporaryLimits(ActionType):
+    """Transfer limits for a while (24 h by default), reverted by the hub's scheduler."""
+
+    name = "temporary_limits"
+    label = "Temporary transfer limits"
+    params = (
+        Param(
+            "daily_transfer",
+            int,
+            "Daily transfer limit",
+            minimum=0,
+            maximum_setting="BACKOFFICE_MAX_DAILY_TRANSFER",
+        ),
+        Param(
+            "single_transfer",
+            int,
+            "Single transfer limit",
+            minimum=0,
+            maximum_setting="BACKOFFICE_MAX_SINGLE_TRANSFER",
+        ),
+        _NOTE,
+    )
+    conflict_group = "limits"
+    pending_status = "To Be Changed (Temporary Limits)"
+    done_status = "Temporary Limits Active"
+    reverted_status = "Limits Reverted"
+
+    @classmethod
+    def duration(cls) -> timedelta:
+        return timedelta(hours=settings.BACKOFFICE_TEMPORARY_LIMITS_HOURS)
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> None:
+        if params["single_transfer"] > params["daily_transfer"]:
+            raise ValidationFailed(
+                "The single transfer limit may not exceed the daily limit.",
+                field="params.single_transfer",
+                reason="above_daily",
+            )
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        hours = int(cls.duration().total_seconds() // 3600) or 1
+        return (
+            await client.write(
+                user_path(bank_user_id, "limits/temporary"),
+                idempotency_key=idempotency_key,
+                body={
+                    "daily_transfer": params["daily_transfer"],
+                    "single_transfer": params["single_transfer"],
+                    "hours": hours,
+                },
+            )
+        ).body
+
+    @classmethod
+    async def revert(cls, client, *, bank_user_id, idempotency_key):  # type: ignore[override]
+        return (
+            await client.write(
+                user_path(bank_user_id, "limits/temporary/revert"), idempotency_key=idempotency_key
+            )
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        hours = cls.duration().total_seconds() / 3600
+        return (
+            f"Temporary limits for bank user {bank_user_id}: daily {params['daily_transfer']}, "
+            f"single {params['single_transfer']}, for {hours:g} h."
+        )
+
+
+@action_register
+class ResetPassword(ActionType):
+    """Password reset: the back office sends the customer a one-time code.  Executed on
+    the maker's word alone (no checker): the customer must still complete it with the code
+    sent to the contact details on file.  Set ``needs_checker`` to change that."""
+
+    name = "reset_password"
+    label = "Reset password"
+    params = (_NOTE,)
+    needs_checker = False
+    conflict_group = "password"
+    pending_status = "To Be Reset"
+    done_status = "Password Reset Sent"
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        return (
+            await client.write(
+                user_path(bank_user_id, "password-reset"), idempotency_key=idempotency_key
+            )
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        instructions = (result.get("reset") or {}).get("instructions", "")
+        return f"Password reset started for bank user {bank_user_id}. {instructions}".strip()

@@ -1,0 +1,49 @@
+"""Django admin for the back-office bridge: a read-only view of requests and links for
+checkers (``backoffice_bridge.approve_actions``).  Every change goes through the services,
+so nothing here can add, edit or delete a row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from backoffice_bridge.actions import PERM_APPROVE_ACTIONS
+from backoffice_bridge.models import ActionRequest, CustomerLink
+from hub.admin_access import PermissionGated
+
+
+class ReadOnly(PermissionGated):
+    perm = PERM_APPROVE_ACTIONS
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ActionRequest)
+class ActionRequestAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "action_type",
+        "bank_user_id",
+        "status",
+        "business_status",
+        "maker",
+        "checker",
+        "created_at",
+    )
+    list_filter = ("status", "action_type")
+    search_fields = ("bank_user_id", "idempotency_key")
+
+
+@admin.register(CustomerLink)
+class CustomerLinkAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("customer", "bank_user_id", "linked_by", "linked_at", "unlinked_at")
+    search_fields = ("bank_user_id",)

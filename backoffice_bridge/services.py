@@ -1,0 +1,744 @@
+"""Back-office bridge services (writes): linking a customer to a bank user, and the
+maker-checker life of an action request.
+
+    pending ──pick──▶ picked ──approve──▶ approved ──claim──▶ executing ──▶ done | failed
+       │  ◀─release──    │                                        (second service)
+       └──────┴── reject ──▶ rejected        └── expiry (job) ──▶ expired
+
+Rules: only a checker (``backoffice_bridge.approve_actions``) picks, approves or rejects;
+the maker never does (checked here and by a database constraint); one checker holds a
+request at a time (row lock); an approval is the only way to the back office, and the
+call runs after the approval committed (``transaction.on_commit``), never inside a
+transaction — the executor first moves approved → executing with a conditional UPDATE so
+two approvals, two processes or the sweep execute it once.  The outcome is recorded by
+``action_outcome_record`` and posted on the conversation as an internal note (console
+event ``backoffice.action_outcome``: chat has no internal notes yet).
+
+Console events (``chat.events.console_event_append``) go to the conversation's operator
+stream and the supervisors' stream — Coordinators and Admins, who are the checkers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from backoffice_bridge.actions import (
+    PERM_APPROVE_ACTIONS,
+    PERM_START_ACTIONS,
+    STATUS_APPROVED,
+    STATUS_EXPIRED,
+    STATUS_FAILED,
+    STATUS_REJECTED,
+    ActionType,
+    action_type_get,
+)
+from backoffice_bridge.client import (
+    BackofficeError,
+    BackofficeNotConfigured,
+    BackofficeRefused,
+    BackofficeUnavailable,
+    assert_no_transaction,
+    backoffice_call,
+)
+from backoffice_bridge.exceptions import BackofficeRefusedError, BackofficeUnavailableError
+from backoffice_bridge.models import OPEN_STATUSES, ActionRequest, CustomerLink, RequestStatus
+from backoffice_bridge.selectors import (
+    access_action_request,
+    bank_user_dict,
+    link_dict,
+    live_link,
+    request_dict,
+    staff_label,
+)
+from chat.events import console_event_append
+from chat.models import Conversation
+from chat.selectors import access_conversation
+from hub.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+SEARCH_FIELDS = (
+    "user_name",
+    "first_name",
+    "last_name",
+    "mobile",
+    "email",
+    "personal_id",
+    "core_banking_id",
+    "system_user_id",
+)
+REASON_MAX = 1000
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or timezone.now()
+
+
+def _require(actor: AbstractBaseUser, perm: str, message: str) -> None:
+    if not actor.has_perm(perm):
+        raise PermissionDenied(message)
+
+
+def _translate(exc: BackofficeError, *, field: str = "") -> Exception:
+    """A client failure as the HubError a view renders."""
+    if isinstance(exc, BackofficeRefused):
+        if exc.status == 404:
+            return NotFound(
+                "The back office knows no such bank user.", field=field, reason=exc.code
+            )
+        return BackofficeRefusedError(
+            f"The back office refused: {exc.reason}", reason=exc.code, status=exc.status
+        )
+    if isinstance(exc, BackofficeNotConfigured):
+        return BackofficeUnavailableError(reason="backoffice_not_configured")
+    return BackofficeUnavailableError(reason="backoffice_unavailable", detail=exc.reason)
+
+
+def _announce(kind: str, *, conversation_id: Any, payload: dict[str, Any]) -> None:
+    """One console event on the conversation (last write of the transaction)."""
+    operator_id = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("operator_id", flat=True)
+        .first()
+    )
+    console_event_append(
+        kind=kind, payload=payload, conversation_id=conversation_id, operator_id=operator_id
+    )
+
+
+# --- linking -----------------------------------------------------------------------------
+
+
+def bank_users_search(
+    *, actor: AbstractBaseUser, conversation_id: Any, query: str, field: str | None = None
+) -> list[dict[str, Any]]:
+    """Search the back office for the bank user behind a conversation's customer, in every
+    column of seed 000's grid or the one named by ``field``.
+
+    Errors: PermissionDenied (not a maker); NotFound (conversation); ValidationFailed
+    (``q`` shorter than 2 or longer than 100 characters, unknown ``field``);
+    BackofficeUnavailableError.  Calls the back office: never inside a transaction.
+    """
+    _require(actor, PERM_START_ACTIONS, "You may not search the bank's users.")
+    access_conversation(actor=actor, conversation_id=conversation_id)
+    query = (query or "").strip()
+    if not 2 <= len(query) <= 100:
+        raise ValidationFailed("The search needs 2 to 100 characters.", field="q", reason="length")
+    if field is not None and field not in SEARCH_FIELDS:
+        raise ValidationFailed(
+            f"field must be one of: {', '.join(SEARCH_FIELDS)}.",
+            field="field",
+            choices=list(SEARCH_FIELDS),
+        )
+    try:
+        users = backoffice_call(lambda c: c.users_search(query=query, field=field))
+    except BackofficeError as exc:
+        raise _translate(exc, field="q") from None
+    return [bank_user_dict(u) for u in users]
+
+
+def customer_link(
+    *, actor: AbstractBaseUser, conversation_id: Any, bank_user_id: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Link the conversation's customer to a bank user (read from the back office first,
+    outside the transaction) and tell every console on the conversation
+    (``backoffice.customer_linked``).  Linking the same user again returns the link.
+
+    Errors: PermissionDenied; NotFound (conversation; bank user: ``field`` bank_user_id);
+    Conflict ``reason=already_linked`` (another bank user: unlink first);
+    BackofficeUnavailableError.
+    """
+    _require(actor, PERM_START_ACTIONS, "You may not link customers to bank users.")
+    bank_user_id = (bank_user_id or "").strip()
+    if not bank_user_id or len(bank_user_id) > 64:
+        raise ValidationFailed(
+            "bank_user_id is required (64 characters at most).", field="bank_user_id"
+        )
+    access_conversation(actor=actor, conversation_id=conversation_id)
+    try:
+        user = backoffice_call(lambda c: c.user_get(user_id=bank_user_id))
+    except BackofficeError as exc:
+        raise _translate(exc, field="bank_user_id") from None
+    with transaction.atomic():
+        conversation = access_conversation(actor=actor, conversation_id=conversation_id, lock=True)
+        existing = live_link(customer_id=conversation.customer_id, lock=True)
+        if existing is not None:
+            if existing.bank_user_id == bank_user_id:
+                return link_dict(existing)
+            raise Conflict(
+                "The customer is linked to another bank user; unlink first.",
+                reason="already_linked",
+                bank_user_id=existing.bank_user_id,
+            )
+        try:
+            with transaction.atomic():
+                link = CustomerLink.objects.create(
+                    customer_id=conversation.customer_id,
+                    bank_user_id=bank_user_id,
+                    snapshot=bank_user_dict(user),
+                    conversation=conversation,
+                    linked_by=actor,
+                    linked_at=_now(now),
+                )
+        except IntegrityError:
+            raise Conflict(
+                "Someone linked this customer at the same moment; reload.", reason="already_linked"
+            ) from None
+        payload = {"link": link_dict(link)}
+        _announce("backoffice.customer_linked", conversation_id=conversation.pk, payload=payload)
+    return payload["link"]
+
+
+def customer_unlink(
+    *, actor: AbstractBaseUser, conversation_id: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """End the customer's live link (kept as history); ``backoffice.customer_unlinked``.
+
+    Errors: PermissionDenied; NotFound (conversation, or no live link).
+    """
+    _require(actor, PERM_START_ACTIONS, "You may not unlink customers from bank users.")
+    with transaction.atomic():
+        conversation = access_conversation(actor=actor, conversation_id=conversation_id, lock=True)
+        link = live_link(customer_id=conversation.customer_id, lock=True)
+        if link is None:
+            raise NotFound("The customer is not linked to a bank user.", reason="not_linked")
+        link.unlinked_at = _now(now)
+        link.unlinked_by = actor
+        link.save(update_fields=["unlinked_at", "unlinked_by"])
+        payload = {"link": link_dict(link)}
+        _announce("backoffice.customer_unlinked", conversation_id=conversation.pk, payload=payload)
+    return payload["link"]
+
+
+# --- maker --------------------------------------------------------------------------------
+
+
+def _refuse_conflict(req: ActionRequest) -> Conflict:
+    return Conflict(
+        "A request for this bank user is already open; it must be decided first.",
+        reason="conflicting_request",
+        request_id=req.pk,
+        action_type=req.action_type,
+        business_status=req.business_status,
+    )
+
+
+def action_request_create(
+    *,
+    actor: AbstractBaseUser,
+    conversation_id: Any,
+    action_type: str,
+    params: Any,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The maker's request, saved at once with its business status ("To Be Inactivated")
+    and announced to the checkers (``backoffice.request_created``).  A type without a
+    checker is approved by the same step and executed after commit.
+
+    Errors: ValidationFailed (``action_type`` unknown; ``params.<name>`` missing, wrong
+    type, negative, above the bank's maximum…); PermissionDenied (the type's permission);
+    NotFound (conversation); Conflict ``reason`` customer_not_linked, consent_required
+    (on-behalf types: consent is not built yet) or conflicting_request.
+    """
+    action = action_type_get(action_type)
+    _require(actor, action.permission, f"You may not start '{action.name}'.")
+    cleaned = action.clean(params)
+    at = _now(now)
+    with transaction.atomic():
+        conversation = access_conversation(actor=actor, conversation_id=conversation_id, lock=True)
+        link = live_link(customer_id=conversation.customer_id)
+        if link is None:
+            raise Conflict(
+                "Link the customer to a bank user before starting an action.",
+                reason="customer_not_linked",
+            )
+        if action.on_behalf:
+            raise Conflict(
+                "On-behalf actions need the customer's recorded consent.", reason="consent_required"
+            )
+        open_request = (
+            ActionRequest.objects.select_for_update()
+            .filter(
+                bank_user_id=link.bank_user_id,
+                conflict_group=action.group(),
+                status__in=OPEN_STATUSES,
+            )
+            .first()
+        )
+        if open_request is not None:
+            raise _refuse_conflict(open_request)
+        auto = not action.needs_checker
+        req = ActionRequest(
+            action_type=action.name,
+            params=cleaned,
+            conversation=conversation,
+            customer_id=conversation.customer_id,
+            bank_user_id=link.bank_user_id,
+            conflict_group=action.group(),
+            status=RequestStatus.APPROVED if auto else RequestStatus.PENDING,
+            business_status=STATUS_APPROVED if auto else action.pending_status,
+            maker=actor,
+            created_at=at,
+            expires_at=at + timedelta(minutes=settings.BACKOFFICE_REQUEST_TTL_MINUTES),
+            decided_at=at if auto else None,
+            idempotency_key=uuid.uuid4().hex,
+        )
+        try:
+            with transaction.atomic():
+                req.save()
+        except IntegrityError:
+            winner = ActionRequest.objects.filter(
+                bank_user_id=link.bank_user_id,
+                conflict_group=action.group(),
+                status__in=OPEN_STATUSES,
+            ).first()
+            if winner is None:
+                raise
+            raise _refuse_conflict(winner) from None
+        payload = {"request": request_dict(req)}
+        _announce("backoffice.request_created", conversation_id=conversation.pk, payload=payload)
+        if auto:
+            _execute_on_commit(req.pk)
+    return _reload(req.pk)
+
+
+# --- checker ------------------------------------------------------------------------------
+
+
+def _check_decidable(req: ActionRequest, *, actor: AbstractBaseUser, at: datetime) -> None:
+    """The refusals every checker step shares, most important first."""
+    if req.maker_id == actor.pk:
+        raise PermissionDenied(
+            "Nobody approves, rejects or picks up their own request.",
+            reason="own_request",
+            request_id=req.pk,
+        )
+    if req.status == RequestStatus.EXPIRED or (
+        req.status in (RequestStatus.PENDING, RequestStatus.PICKED) and req.expires_at <= at
+    ):
+        raise Conflict(
+            "The request expired before it was decided.",
+            reason="expired",
+            request_id=req.pk,
+            expires_at=req.expires_at.isoformat(),
+        )
+    if req.status not in (RequestStatus.PENDING, RequestStatus.PICKED):
+        raise Conflict(
+            "The request was already decided.",
+            reason="already_decided",
+            request_id=req.pk,
+            status=req.status,
+            checker=staff_label(req.checker),
+        )
+    if req.status == RequestStatus.PICKED and req.checker_id != actor.pk:
+        raise Conflict(
+            "Another checker holds this request.",
+            reason="picked_by_other",
+            request_id=req.pk,
+            picked_by=staff_label(req.checker),
+            picked_at=req.picked_at.isoformat() if req.picked_at else None,
+        )
+
+
+def _checker_step(actor: AbstractBaseUser, request_id: Any) -> ActionRequest:
+    _require(actor, PERM_APPROVE_ACTIONS, "Only checkers decide back-office requests.")
+    return access_action_request(actor=actor, request_id=request_id, lock=True)
+
+
+def action_request_pick(
+    *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """A checker takes the request (seed 000's "Pick Up"); others then see who holds it.
+    Picking what one already holds returns it.  ``backoffice.request_picked``.
+
+    Errors: PermissionDenied (not a checker; ``reason=own_request``); NotFound; Conflict
+    ``reason`` expired, already_decided or picked_by_other (with ``picked_by``).
+    """
+    at = _now(now)
+    with transaction.atomic():
+        req = _checker_step(actor, request_id)
+        _check_decidable(req, actor=actor, at=at)
+        if req.status == RequestStatus.PICKED:
+            return request_dict(req)
+        req.status = RequestStatus.PICKED
+        req.checker = actor
+        req.picked_at = at
+        req.save(update_fields=["status", "checker", "picked_at"])
+        payload = {"request": request_dict(req)}
+        _announce("backoffice.request_picked", conversation_id=req.conversation_id, payload=payload)
+    return payload["request"]
+
+
+def action_request_release(
+    *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """The holder puts the request back in the list.  ``backoffice.request_released``.
+
+    Errors: those of ``action_request_pick``; Conflict ``reason=not_picked``.
+    """
+    at = _now(now)
+    with transaction.atomic():
+        req = _checker_step(actor, request_id)
+        _check_decidable(req, actor=actor, at=at)
+        if req.status != RequestStatus.PICKED:
+            raise Conflict("Nobody holds this request.", reason="not_picked", request_id=req.pk)
+        req.status = RequestStatus.PENDING
+        req.checker = None
+        req.picked_at = None
+        req.save(update_fields=["status", "checker", "picked_at"])
+        payload = {"request": request_dict(req)}
+        _announce(
+            "backoffice.request_released", conversation_id=req.conversation_id, payload=payload
+        )
+    return payload["request"]
+
+
+def action_request_approve(
+    *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """Approve (picking it up if nobody holds it).  Commits ``approved`` with
+    ``backoffice.request_approved``; the back-office call runs after that commit and the
+    returned request shows its outcome when the call finished in time.
+
+    Errors: those of ``action_request_pick``.  Two checkers approving at once: the row lock
+    lets one in; the other gets Conflict ``already_decided``.
+    """
+    at = _now(now)
+    with transaction.atomic():
+        req = _checker_step(actor, request_id)
+        _check_decidable(req, actor=actor, at=at)
+        req.status = RequestStatus.APPROVED
+        req.checker = actor
+        req.picked_at = req.picked_at or at
+        req.decided_at = at
+        req.business_status = STATUS_APPROVED
+        req.save(update_fields=["status", "checker", "picked_at", "decided_at", "business_status"])
+        payload = {"request": request_dict(req)}
+        _announce(
+            "backoffice.request_approved", conversation_id=req.conversation_id, payload=payload
+        )
+        _execute_on_commit(req.pk)
+    return _reload(req.pk)
+
+
+def action_request_reject(
+    *, actor: AbstractBaseUser, request_id: Any, reason: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Reject with a reason; nothing reaches the back office.  ``backoffice.request_rejected``.
+
+    Errors: ValidationFailed (``reason`` empty or too long); those of ``action_request_pick``.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("A rejection needs a reason.", field="reason", reason="missing")
+    if len(reason) > REASON_MAX:
+        raise ValidationFailed(
+            f"The reason is longer than {REASON_MAX} characters.", field="reason", reason="too_long"
+        )
+    at = _now(now)
+    with transaction.atomic():
+        req = _checker_step(actor, request_id)
+        _check_decidable(req, actor=actor, at=at)
+        req.status = RequestStatus.REJECTED
+        req.checker = actor
+        req.picked_at = req.picked_at or at
+        req.decided_at = at
+        req.reason = reason
+        req.business_status = STATUS_REJECTED
+        req.save(
+            update_fields=[
+                "status",
+                "checker",
+                "picked_at",
+                "decided_at",
+                "reason",
+                "business_status",
+            ]
+        )
+        payload = {"request": request_dict(req)}
+        _announce(
+            "backoffice.request_rejected", conversation_id=req.conversation_id, payload=payload
+        )
+    return payload["request"]
+
+
+def action_requests_expire(*, now: datetime | None = None, batch: int = 200) -> int:
+    """Scheduler job: pending and picked requests past ``expires_at`` become expired
+    (``backoffice.request_expired``), each in its own short transaction that skips rows
+    a checker holds locked right now (the next run takes them)."""
+    at = _now(now)
+    due = list(
+        ActionRequest.objects.filter(
+            status__in=[RequestStatus.PENDING, RequestStatus.PICKED], expires_at__lte=at
+        ).values_list("pk", flat=True)[:batch]
+    )
+    expired = 0
+    for pk in due:
+        with transaction.atomic():
+            req = (
+                ActionRequest.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("maker", "checker")
+                .filter(
+                    pk=pk,
+                    status__in=[RequestStatus.PENDING, RequestStatus.PICKED],
+                    expires_at__lte=at,
+                )
+                .first()
+            )
+            if req is None:
+                continue
+            req.status = RequestStatus.EXPIRED
+            req.business_status = STATUS_EXPIRED
+            req.decided_at = at
+            req.save(update_fields=["status", "business_status", "decided_at"])
+            _announce(
+                "backoffice.request_expired",
+                conversation_id=req.conversation_id,
+                payload={"request": request_dict(req)},
+            )
+            expired += 1
+    return expired
+
+
+# --- execution (outside any transaction) --------------------------------------------------
+
+
+def _execute_on_commit(request_id: int) -> None:
+    # robust: a failure here is logged and left to the sweep, never raised into the
+    # caller whose approval already committed.
+    transaction.on_commit(lambda: action_request_execute(request_id=request_id), robust=True)
+
+
+def _reload(request_id: int) -> dict[str, Any]:
+    return request_dict(ActionRequest.objects.select_related("maker", "checker").get(pk=request_id))
+
+
+def _claim(request_id: int, *, at: datetime) -> bool:
+    """approved → executing, or a stale executing (its executor died) again; one winner."""
+    stale_before = at - timedelta(seconds=settings.BACKOFFICE_EXECUTE_LEASE_SECONDS)
+    claimable = Q(status=RequestStatus.APPROVED) | Q(
+        status=RequestStatus.EXECUTING, executing_since__lt=stale_before
+    )
+    return bool(
+        ActionRequest.objects.filter(claimable, pk=request_id).update(
+            status=RequestStatus.EXECUTING, executing_since=at, attempts=F("attempts") + 1
+        )
+    )
+
+
+def action_request_execute(
+    *, request_id: int, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Perform an approved request at the back office, once: claim it (conditional
+    UPDATE), call outside any transaction with the request's idempotency key, record the
+    outcome.  None when someone else has it.  A back office that stays unavailable
+    leaves it approved for the sweep until ``BACKOFFICE_EXECUTE_MAX_ATTEMPTS``."""
+    assert_no_transaction()
+    at = _now(now)
+    if not _claim(request_id, at=at):
+        return None
+    req = ActionRequest.objects.get(pk=request_id)
+    action = action_type_get(req.action_type)
+    try:
+        result = backoffice_call(
+            lambda c: action.execute(
+                c,
+                bank_user_id=req.bank_user_id,
+                params=req.params,
+                idempotency_key=req.idempotency_key,
+            )
+        )
+    except BackofficeRefused as exc:
+        failure = {"reason": exc.reason, "code": exc.code, "status": exc.status}
+        return action_outcome_record(request_id=request_id, result=None, failure=failure)
+    except (BackofficeUnavailable, BackofficeNotConfigured) as exc:
+        if req.attempts < settings.BACKOFFICE_EXECUTE_MAX_ATTEMPTS:
+            ActionRequest.objects.filter(pk=request_id, status=RequestStatus.EXECUTING).update(
+                status=RequestStatus.APPROVED, executing_since=None
+            )
+            logger.warning("request %s: back office unavailable (%s); retried later", req.pk, exc)
+            return None
+        failure = {"reason": exc.reason, "code": "unavailable", "status": None}
+        return action_outcome_record(request_id=request_id, result=None, failure=failure)
+    return action_outcome_record(request_id=request_id, result=result, failure=None)
+
+
+def action_outcome_record(
+    *,
+    request_id: int,
+    result: dict[str, Any] | None,
+    failure: dict[str, Any] | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The second service: done (with the back office's answer) or failed (with its
+    reason), and the internal note on the conversation (``backoffice.action_outcome``).
+    Recording twice keeps the first."""
+    at = _now(now)
+    with transaction.atomic():
+        req = (
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("maker", "checker")
+            .get(pk=request_id)
+        )
+        if req.status != RequestStatus.EXECUTING:
+            return request_dict(req)
+        action = action_type_get(req.action_type)
+        if failure is None:
+            req.status = RequestStatus.DONE
+            req.business_status = action.done_status
+            req.outcome = {"result": result or {}}
+            duration = action.duration()
+            if duration is not None:
+                req.revert_due_at = at + duration
+            note = action.note(
+                bank_user_id=req.bank_user_id, params=req.params, result=result or {}
+            )
+        else:
+            req.status = RequestStatus.FAILED
+            req.business_status = STATUS_FAILED
+            req.outcome = failure
+            note = f"{action.label} failed for bank user {req.bank_user_id}: {failure['reason']}"
+        req.finished_at = at
+        req.save(
+            update_fields=["status", "business_status", "outcome", "finished_at", "revert_due_at"]
+        )
+        payload = {"request": request_dict(req), "note": note, "visibility": "internal"}
+        _announce("backoffice.action_outcome", conversation_id=req.conversation_id, payload=payload)
+    return payload["request"]
+
+
+def _revert(action: type[ActionType], req: ActionRequest) -> dict[str, Any]:
+    return backoffice_call(
+        lambda c: action.revert(
+            c, bank_user_id=req.bank_user_id, idempotency_key=f"{req.idempotency_key}:revert"
+        )
+    )
+
+
+def temporary_actions_revert(*, now: datetime | None = None, batch: int = 100) -> dict[str, int]:
+    """Scheduler job: undo temporary actions (limits) whose time is up, at the back office
+    (idempotency key ``<key>:revert``), record it on the request and post it on the
+    conversation (``backoffice.action_reverted``).  Each is claimed for a lease first, so
+    several schedulers revert it once; an unavailable back office is retried next run."""
+    at = _now(now)
+    counts = {"reverted": 0, "failed": 0, "retry": 0}
+    due = list(
+        ActionRequest.objects.filter(
+            status=RequestStatus.DONE, revert_due_at__lte=at, reverted_at__isnull=True
+        )
+        .filter(Q(revert_claimed_until__isnull=True) | Q(revert_claimed_until__lt=at))
+        .values_list("pk", flat=True)[:batch]
+    )
+    if due:  # only work reaches the back office: an idle run is fine anywhere
+        assert_no_transaction()
+    lease = timedelta(seconds=settings.BACKOFFICE_EXECUTE_LEASE_SECONDS)
+    for pk in due:
+        claimed = (
+            ActionRequest.objects.filter(pk=pk, reverted_at__isnull=True, revert_due_at__lte=at)
+            .filter(Q(revert_claimed_until__isnull=True) | Q(revert_claimed_until__lt=at))
+            .update(revert_claimed_until=at + lease)
+        )
+        if not claimed:
+            continue
+        req = ActionRequest.objects.get(pk=pk)
+        action = action_type_get(req.action_type)
+        try:
+            result: dict[str, Any] | None = _revert(action, req)
+            failure = None
+        except BackofficeRefused as exc:
+            result, failure = None, {"reason": exc.reason, "code": exc.code, "status": exc.status}
+        except (BackofficeUnavailable, BackofficeNotConfigured) as exc:
+            logger.warning("revert of request %s: %s; retried next run", pk, exc)
+            counts["retry"] += 1
+            continue
+        action_revert_record(request_id=pk, result=result, failure=failure, now=at)
+        counts["failed" if failure else "reverted"] += 1
+    return counts
+
+
+def action_revert_record(
+    *,
+    request_id: int,
+    result: dict[str, Any] | None,
+    failure: dict[str, Any] | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Record a revert (or its refusal, which stops automatic retries) and post it."""
+    at = _now(now)
+    with transaction.atomic():
+        req = (
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("maker", "checker")
+            .get(pk=request_id)
+        )
+        if req.reverted_at is not None:
+            return request_dict(req)
+        action = action_type_get(req.action_type)
+        if failure is None:
+            req.reverted_at = at
+            req.revert_outcome = {"result": result or {}}
+            req.business_status = action.reverted_status or req.business_status
+            note = f"{action.label} for bank user {req.bank_user_id} reverted by the hub."
+        else:
+            req.revert_outcome = failure
+            req.revert_due_at = None  # a refusal is a decision: staff must look at it
+            note = (
+                f"Reverting {action.label.lower()} for bank user {req.bank_user_id} failed: "
+                f"{failure['reason']}"
+            )
+        req.revert_claimed_until = None
+        req.save(
+            update_fields=[
+                "reverted_at",
+                "revert_outcome",
+                "business_status",
+                "revert_due_at",
+                "revert_claimed_until",
+            ]
+        )
+        payload = {
+            "request": request_dict(req),
+            "note": note,
+            "visibility": "internal",
+            "ok": failure is None,
+        }
+        _announce(
+            "backoffice.action_reverted", conversation_id=req.conversation_id, payload=payload
+        )
+    return payload["request"]
+
+
+def backoffice_tick(*, now: datetime | None = None) -> dict[str, Any]:
+    """The scheduler job ``backoffice_bridge.tick``: expire, execute what an approval's
+    process did not (a crash after commit, an unavailable back office), revert."""
+    at = _now(now)
+    report: dict[str, Any] = {}
+    expired = action_requests_expire(now=at)
+    if expired:
+        report["expired"] = expired
+    stale_before = at - timedelta(seconds=settings.BACKOFFICE_EXECUTE_LEASE_SECONDS)
+    waiting = list(
+        ActionRequest.objects.filter(
+            Q(status=RequestStatus.APPROVED)
+            | Q(status=RequestStatus.EXECUTING, executing_since__lt=stale_before)
+        ).values_list("pk", flat=True)[:100]
+    )
+    executed = 0
+    for pk in waiting:
+        if action_request_execute(request_id=pk, now=at) is not None:
+            executed += 1
+    if executed:
+        report["executed"] = executed
+    reverted = temporary_actions_revert(now=at)
+    if any(reverted.values()):
+        report["reverts"] = reverted
+    return report
