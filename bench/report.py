@@ -293,6 +293,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         out += ["", *routing_section(results["routing"])]
     if results.get("knowledge_base"):
         out += ["", *knowledge_base_section(results["knowledge_base"])]
+    if results.get("webhooks"):
+        out += ["", *webhooks_section(results["webhooks"])]
     for key, data in shapes.items():
         problems = dict(data.get("errors") or {})
         if data.get("error"):
@@ -516,3 +518,162 @@ def knowledge_base_section(kb: dict[str, Any]) -> list[str]:
         verdict = "met" if met else "**not met**"
         out.append(f"| {name}: p95 < {target} ms | {verdict}: p95 {p95} ms |")
     return out
+
+
+# --- inbound webhooks (bench.webhooks) ------------------------------------------------------
+def _spread_cell(spread: dict[str, Any] | None) -> str:
+    if not spread or spread.get("p50") is None:
+        return "—"
+    return f"{spread['p50']:,.1f} / {spread['p95']:,.1f} / {spread['p99']:,.1f}"
+
+
+def _cpu_ms_per_webhook(phase: dict[str, Any] | None, group: str) -> Any:
+    if not phase or not phase.get("accepted") or not phase.get("cpu_seconds"):
+        return None
+    return phase["cpu_seconds"].get(group, 0.0) * 1000 / phase["accepted"]
+
+
+def webhooks_section(webhooks: dict[str, Any]) -> list[str]:
+    """Inbound webhook throughput and webhook → console latency, hub against the bare
+    aiohttp baseline measured in the same run, as markdown lines."""
+    plan = webhooks.get("plan") or {}
+    hub = webhooks.get("hub") or {}
+    bare = webhooks.get("bare") or {}
+    columns = [
+        ("bare", "hot", bare),
+        ("bare", "open", bare),
+        ("hub", "first", hub),
+        ("hub", "hot", hub),
+        ("hub", "open", hub),
+    ]
+    heads = [f"{side} {phase}" for side, phase, _ in columns]
+    out = [
+        "## Inbound webhooks (PostgreSQL + Redis)",
+        "",
+        f"Signed WhatsApp webhooks (compact JSON, `X-Hub-Signature-256` HMAC of the raw "
+        f"bytes, signed by the generator) spread over {_num(plan.get('processes'))} daphne "
+        f"processes; {_num(plan.get('operators'))} operators online, each with a console "
+        f"open; {_num(plan.get('customers'))} WhatsApp customers. **first**: one message per "
+        "customer opens (and routes) its conversation, closed loop at "
+        f"C={_num(plan.get('first_concurrency'))}; **hot**: "
+        f"{_num(plan.get('hot_messages'))} more on the open conversations, closed loop at "
+        f"C={_num(plan.get('concurrency'))} (at most {_num(plan.get('max_phase_seconds'))} s); "
+        f"**open**: {_num(plan.get('open_rate'))} "
+        f"webhooks/s for {_num(plan.get('open_seconds'))} s, timed from the scheduled send. "
+        "Console latency = webhook send → first `chat.message_created` on a console, one "
+        "clock; lost = answered 2xx but not on a console within "
+        f"{_num(plan.get('drain_seconds'))} s. **bare**: as many processes of a bare "
+        "aiohttp server that checks the signature and answers 200, same generator.",
+        "",
+        "| figure | " + " | ".join(heads) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+
+    def row(label: str, fn: Any) -> None:
+        cells = []
+        for _, phase, side in columns:
+            data = side.get(phase)
+            cells.append(fn(data) if data else "—")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row(
+        "webhooks sent / answered 2xx",
+        lambda p: (
+            f"{_num(p['sent'])} / {_num(p['accepted'])}"
+            + (" (time cap)" if p.get("stopped_at_time_cap") else "")
+        ),
+    )
+    row(
+        "loop",
+        lambda p: f"closed, C={p['c']}" if p["mode"] == "closed" else f"open, {p['rate']}/s",
+    )
+    row(
+        "non-2xx answers / client errors",
+        lambda p: (
+            f"{sum(p['non_2xx'].values())}"
+            + (
+                f" ({', '.join(f'{k}: {v}' for k, v in p['non_2xx'].items())})"
+                if p["non_2xx"]
+                else ""
+            )
+            + f" / {p['errors']}"
+        ),
+    )
+    row("accepted webhooks per second", lambda p: _num(p.get("accepted_per_second")))
+    row("HTTP answer p50 / p95 / p99 ms", lambda p: _spread_cell(p.get("http_ms")))
+    row("webhook → console p50 / p95 / p99 ms", lambda p: _spread_cell(p.get("console_ms")))
+    row("webhook → console max ms", lambda p: _num(_get(p, "console_ms", "max")))
+    row("delivered to consoles per second", lambda p: _num(p.get("delivered_per_second")))
+    row(
+        "lost (2xx, never on a console) / on a console without 2xx",
+        lambda p: (
+            f"{_num(p.get('lost'))} / {_num(p.get('seen_not_accepted'))}" if "lost" in p else "—"
+        ),
+    )
+    row(
+        "CPU ms per accepted webhook: web processes",
+        lambda p: _num(_cpu_ms_per_webhook(p, "web"), 2),
+    )
+    row(
+        "CPU s: web / redis / postgres (all on the machine) / generator",
+        lambda p: " / ".join(
+            _num(p["cpu_seconds"].get(g), 1) for g in ("web", "redis", "pg", "client")
+        ),
+    )
+    ratios = webhooks.get("ratios") or {}
+    out += [
+        "",
+        "| ratio (same run) | hub/bare |",
+        "|---|---|",
+        "| accepted webhooks/s, hot closed loop | "
+        f"{_num(ratios.get('hot_accepted_per_second'), 3)} |",
+        f"| HTTP answer p99, hot closed loop | {_num(ratios.get('hot_http_p99'), 1)} |",
+        f"| accepted webhooks/s, open loop | {_num(ratios.get('open_accepted_per_second'), 3)} |",
+        f"| HTTP answer p99, open loop | {_num(ratios.get('open_http_p99'), 1)} |",
+    ]
+    db = hub.get("db") or {}
+    logs = hub.get("log_problems") or {}
+    if db:
+        out += [
+            "",
+            "| check | result |",
+            "|---|---|",
+            f"| inbound messages stored = webhooks answered 2xx | "
+            f"{'yes' if db.get('stored_equals_accepted') else '**no**'}: "
+            f"{_num(db.get('inbound_messages'))} stored, {_num(db.get('accepted_webhooks'))} "
+            "accepted |",
+            f"| duplicates seen on consoles | {_num(hub.get('duplicates'))} |",
+            f"| conversations / operators holding them / queued | "
+            f"{_num(db.get('conversations'))} / {_num(db.get('operators_holding'))} / "
+            f"{_num(db.get('queued'))} |",
+            "| PostgreSQL connections to the hub's database, max / whole server max | "
+            f"{_num(_get(db, 'connections', 'max'))} / "
+            f"{_num(_get(db, 'connections', 'server_max'))} |",
+            "| messages the hub sent out (system messages) | "
+            f"{_num(db.get('outbound_messages'))} |",
+            f"| warnings or errors in the hub's logs | {_num(logs.get('count'))}"
+            + (f" (`{logs['sample'][0][:100]}`)" if logs.get("sample") else "")
+            + " |",
+        ]
+    for side in ("bare", "hub"):
+        error = (webhooks.get(side) or {}).get("error")
+        if error:
+            out += ["", f"**webhooks / {side} failed**: `{' '.join(error.split())[-500:]}`"]
+    return out
+
+
+def render_webhooks_markdown(results: dict[str, Any]) -> str:
+    """The report of a webhook-only run (``python -m bench.webhooks``)."""
+    meta = results["meta"]
+    webhooks = results["webhooks"]
+    out = [
+        f"# Hub inbound webhook benchmark {meta['timestamp']}"
+        + (" (QUICK)" if _get(webhooks, "plan", "quick") else ""),
+        "",
+        f"Commit `{meta['commit']}`, {meta['cpus']} CPUs, load average at start "
+        f"{', '.join(f'{x:.2f}' for x in meta.get('loadavg_at_start', ()))}; run alone "
+        f"(`python -m bench.webhooks`) in {_num(webhooks.get('wall_seconds'))} s.",
+        "",
+        *webhooks_section(webhooks),
+    ]
+    return "\n".join(out) + "\n"

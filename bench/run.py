@@ -14,8 +14,11 @@ Servers, all on this machine and measured with the same client in the same run:
 
 Then the channel layer micro-benchmark (bench.layers) and the routing scenarios
 (bench.routing: batch derivation of 10,000 conversations, 1,000 arrivals at once) and the
-knowledge-base search (bench.knowledge_base: p50/p95 over 10,000 replies, both databases).
-``BENCH_ONLY=routing`` runs the routing scenarios alone (``python -m bench.routing``).
+knowledge-base search (bench.knowledge_base: p50/p95 over 10,000 replies, both databases),
+and the inbound webhooks (bench.webhooks: signed WhatsApp webhooks per second on PostgreSQL +
+Redis, webhook → console latency, against a bare aiohttp server).
+``BENCH_ONLY=routing`` runs the routing scenarios alone (``python -m bench.routing``),
+``BENCH_ONLY=webhooks`` the webhooks alone (``python -m bench.webhooks``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from bench.procstat import cpu_by_pid, cpu_delta, raise_nofile
 from bench.report import render_markdown
 from bench.routing import main as routing_main
 from bench.routing import run_routing
+from bench.webhooks import main as webhooks_main
+from bench.webhooks import run_webhooks
 from tests.harness import (
     DAPHNE,
     PYTHON,
@@ -517,6 +522,9 @@ def main() -> None:
     if only == {"routing"}:  # its own files: a partial run must not replace latest.md
         routing_main()
         return
+    if only == {"webhooks"}:  # likewise
+        webhooks_main()
+        return
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmpdir:
         for name, factory in shapes:
             if only and name not in only:
@@ -551,6 +559,9 @@ def main() -> None:
         if not only or "knowledge_base" in only:
             log("== knowledge base: search over 10,000 replies, both databases")
             results["knowledge_base"] = run_knowledge_base()
+        if not only or "webhooks" in only:
+            log("== inbound webhooks: signed webhooks/s and webhook → console latency")
+            results["webhooks"] = run_webhooks(Path(tmpdir))
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if QUICK else ""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from channels.auth import AuthMiddlewareStack
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -88,19 +89,39 @@ def bearer_from_headers(headers: list[tuple[bytes, bytes]] | dict[str, str]) -> 
 
 class BearerTokenMiddleware:
     """HTTP: a valid bearer token authenticates the request (and exempts it from CSRF,
-    which protects cookies, not explicit headers)."""
+    which protects cookies, not explicit headers).
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Sync and async capable: under daphne an async view (the provider webhooks) then runs
+    without a hop to a fresh thread for the middleware chain; the token lookup itself goes
+    to a thread only when a token is present."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    @staticmethod
+    def _authenticate(request: HttpRequest, user: Any) -> None:
+        request.user = user if user is not None else AnonymousUser()
+        request.hub_auth = "token" if user is not None else "bad_token"
+        request._dont_enforce_csrf_checks = True
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
         raw = bearer_from_headers(request.META)
         if raw is not None:
-            user = user_for_token(raw)
-            request.user = user if user is not None else AnonymousUser()
-            request.hub_auth = "token" if user is not None else "bad_token"
-            request._dont_enforce_csrf_checks = True
+            self._authenticate(request, user_for_token(raw))
         return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        raw = bearer_from_headers(request.META)
+        if raw is not None:
+            self._authenticate(request, await sync_to_async(user_for_token)(raw))
+        return await self.get_response(request)
 
 
 class BearerTokenWebsocketMiddleware:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from hub.exceptions import ErrorCode, HubError, ValidationFailed
@@ -16,12 +17,18 @@ def error_response(error: HubError) -> JsonResponse:
 
 
 class HubErrorMiddleware:
-    """Turns a HubError raised by any view into its JSON error response."""
+    """Turns a HubError raised by any view into its JSON error response.  Sync and async
+    capable, so an async view's chain stays on the event loop."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
