@@ -158,6 +158,10 @@ class ConsoleConsumer(HubJsonConsumer):
         "routing.options": "act_routing_options",
         "kb.search": "act_kb_search",
         "kb.render": "act_kb_render",
+        "template.options": "act_template_options",
+        "template.send": "act_template_send",
+        "outreach.customers": "act_outreach_customers",
+        "outreach.start": "act_outreach_start",
     }
 
     async def connect(self) -> None:
@@ -418,6 +422,60 @@ class ConsoleConsumer(HubJsonConsumer):
             conversation_id=field(content, "conversation_id", str, max_length=64),
         )
         return {"type": "kb_rendered", **rendered}
+
+    # --- WhatsApp templates (hsm): the picker when the reply window is closed, outreach ----
+    async def act_template_options(self, content: dict) -> dict:
+        from hsm.selectors import conversation_templates
+
+        options = await run_db(
+            conversation_templates,
+            actor=self.user,
+            conversation_id=field(content, "conversation_id", str, required=False, max_length=64),
+        )
+        return {"type": "template_options", **options}
+
+    async def act_template_send(self, content: dict) -> dict:
+        from hsm.services import template_send
+
+        result = await run_db(
+            template_send,
+            actor=self.user,
+            conversation_id=field(content, "conversation_id", str, max_length=64),
+            template_id=field(content, "template_id", int, minimum=1),
+            parameters=field(content, "parameters", list, required=False, default=[]),
+            client_id=field(content, "client_id", str, max_length=100),
+        )
+        return {"type": "ack", "message": result.message, "created": result.created}
+
+    async def act_outreach_customers(self, content: dict) -> dict:
+        from hsm.selectors import outreach_customers
+
+        query = field(content, "query", str, required=False, default="", max_length=100)
+        customers = await run_db(
+            outreach_customers,
+            actor=self.user,
+            query=query,
+            limit=field(content, "limit", int, required=False, default=10, minimum=1),
+        )
+        return {"type": "outreach_customers", "query": query, "customers": customers}
+
+    async def act_outreach_start(self, content: dict) -> dict:
+        from hsm.services import outreach_start
+
+        result = await run_db(
+            outreach_start,
+            actor=self.user,
+            customer_id=field(content, "customer_id", str, max_length=64),
+            template_id=field(content, "template_id", int, minimum=1),
+            parameters=field(content, "parameters", list, required=False, default=[]),
+            client_id=field(content, "client_id", str, max_length=100),
+        )
+        return {
+            "type": "ack",
+            "message": result.message,
+            "conversation": result.conversation,
+            "created": result.created,
+        }
 
 
 class WebchatConsumer(HubJsonConsumer):

@@ -34,10 +34,17 @@ from chat.models import (
     MessageKind,
 )
 from chat.selectors import SYSTEM_AUTHOR, access_conversation, conversation_dict, message_dict
-from hub.exceptions import Conflict, ConversationClosed, ReplyWindowClosed, ValidationFailed
+from hub.exceptions import (
+    Conflict,
+    ConversationClosed,
+    NotFound,
+    ReplyWindowClosed,
+    ValidationFailed,
+)
 from routing.classify import conversation_classify_and_route, type_answer_handle
 from routing.models import ResolutionReason
 from routing.services import (
+    conversation_assign_started,
     conversation_reopen,
     operator_slot_freed,
     resolution_check,
@@ -227,6 +234,9 @@ def inbound_message_receive(
                     display_name=display_name[:200]
                 )
                 conversation.customer.display_name = display_name[:200]
+            from chat.hooks import inbound_handlers_run  # other apps' reactions (chat.hooks)
+
+            inbound_handlers_run(conversation=conversation, message=message)
             return _announce_message(conversation, message, author_name=None)
     except IntegrityError:
         # A replay (or the same message committed concurrently on another process): the
@@ -374,6 +384,94 @@ def operator_template_send(
         kind=MessageKind.TEMPLATE,
         payload={"name": name, "language": language, "components": components or []},
     )
+
+
+def operator_outbound_replay(
+    *,
+    actor: AbstractBaseUser,
+    channel: str,
+    client_id: str,
+    conversation_id: Any = None,
+) -> MessageResult | None:
+    """The message an earlier send by ``actor`` with this ``client_id`` stored on the
+    channel, or None.  Lets a caller that prepares a send (a template being rendered, a
+    conversation being opened) answer a retry before redoing that work, which may no longer
+    be possible (the template paused, the conversation now open).  Raises Conflict when the
+    client_id was used for another conversation than ``conversation_id``."""
+    key = f"out:{actor.pk}:{_clean_client_id(client_id)}"
+    message = (
+        Message.objects.select_related("conversation__customer", "author")
+        .filter(channel=channel, channel_message_id=key)
+        .first()
+    )
+    if message is None:
+        return None
+    if conversation_id is not None and str(message.conversation_id) != str(conversation_id):
+        raise Conflict("client_id was already used for another conversation.", field="client_id")
+    return MessageResult(
+        message=message_dict(message),
+        conversation=conversation_dict(message.conversation),
+        created=False,
+    )
+
+
+def conversation_open_for_outreach(
+    *, actor: AbstractBaseUser, customer_id: Any, channel: str, note: str = ""
+) -> Conversation:
+    """A conversation the bank starts (proactive outreach), assigned to ``actor`` who
+    writes first.  Runs inside the caller's transaction; the caller sends the first message.
+
+    The customer must have an identity on the channel (NotFound otherwise) and no open
+    conversation there (Conflict with ``data.conversation_id``: write in that one).  The
+    actor gets it whatever their presence or load: they chose to start it, and the
+    customer's answer must come back to them.  Takes the default query type, if any.
+    The change of hands is routing's (``routing.services.conversation_assign_started``:
+    an ``Assignment`` of kind ``outreach`` and ``routing.conversation_assigned``).
+    """
+    from routing.models import QueryType
+
+    try:
+        customer_uuid = uuid.UUID(str(customer_id))
+    except ValueError:
+        raise NotFound("No such customer.", customer_id=str(customer_id)) from None
+    identity = (
+        CustomerIdentity.objects.select_related("customer")
+        .filter(customer_id=customer_uuid, channel=channel)
+        .first()
+    )
+    if identity is None:
+        label = adapter_for(channel).label
+        raise NotFound(
+            f"This customer has no {label} identity to write to.",
+            customer_id=str(customer_uuid),
+            channel=channel,
+        )
+    customer = identity.customer
+    query_type = QueryType.objects.filter(is_default=True, active=True).first()
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                customer=customer,
+                channel=channel,
+                status=ConversationStatus.QUEUED,
+                query_type=query_type,
+            )
+    except IntegrityError:  # one open conversation per customer and channel
+        open_one = (
+            Conversation.objects.filter(customer=customer, channel=channel)
+            .exclude(status=ConversationStatus.CLOSED)
+            .values("pk", "operator_id")
+            .first()
+        )
+        raise Conflict(
+            f"{customer} already has an open {adapter_for(channel).label} conversation: "
+            "write in that one.",
+            reason="conversation_open",
+            conversation_id=str(open_one["pk"]) if open_one else None,
+            operator_id=open_one["operator_id"] if open_one else None,
+        ) from None
+    conversation_assign_started(conversation, actor=actor, note=note)
+    return conversation
 
 
 def _operator_outbound(

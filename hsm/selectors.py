@@ -199,3 +199,120 @@ def template_message(
         "language": {"code": language},
         "components": template_components(template, parameters),
     }
+
+
+# --- sending: what a console offers ---------------------------------------------------------
+def conversation_templates(
+    *, actor: AbstractBaseUser, conversation_id: Any = None
+) -> dict[str, Any]:
+    """The approved templates to offer in a conversation the actor may see, the
+    conversation's language family first (closest code first), then the other languages
+    by name, so an operator whose customer writes in another language still finds one.
+
+    Conversations carry no language: it is the knowledge base's guess from what the
+    customer wrote (``knowledge_base.selectors.conversation_language``), or None.
+    ``{"conversation_id", "channel", "takes_templates", "language", "templates"}``;
+    ``takes_templates`` is False on a channel without a reply window (web chat), where
+    ``template_send`` refuses.  Without ``conversation_id`` (a new conversation, outreach):
+    every approved template, by name.  Errors: NotFound (the conversation is not theirs to
+    see).
+    """
+    from chat.channels.registry import adapter_for
+    from chat.selectors import access_conversation
+    from knowledge_base.selectors import conversation_language
+
+    require_staff(actor)
+    if conversation_id is None:
+        return {
+            "conversation_id": None,
+            "channel": None,
+            "takes_templates": True,
+            "language": None,
+            "templates": templates_sendable(),
+        }
+    conversation = access_conversation(actor=actor, conversation_id=conversation_id)
+    language = conversation_language(conversation)
+    templates = templates_sendable()
+    if language:
+        try:
+            wanted = rules.language_clean(language)
+        except ValidationFailed:
+            wanted = None
+        if wanted:
+            base = wanted.partition("_")[0]
+
+            def rank(t: dict[str, Any]) -> tuple[int, str, str]:
+                family = t["language"].partition("_")[0] == base
+                first = _language_rank(t["language"], wanted) if family else 3
+                return first, t["name"], t["language"]
+
+            templates.sort(key=rank)
+    return {
+        "conversation_id": str(conversation.pk),
+        "channel": conversation.channel,
+        "takes_templates": adapter_for(conversation.channel).reply_window is not None,
+        "language": language,
+        "templates": templates,
+    }
+
+
+OUTREACH_SEARCH_LIMIT = 20
+
+
+def outreach_customers(
+    *, actor: AbstractBaseUser, query: str, channel: str = "whatsapp", limit: int = 10
+) -> list[dict[str, Any]]:
+    """Known customers a template may start a conversation with: those with an identity
+    on ``channel``, whose name contains ``query`` or whose number contains its digits (at
+    least 3), newest first.  Each says whether a conversation with them is already open on
+    the channel (``open_conversation``: write there instead).  ``[{id, name, channel,
+    phone, open_conversation: {id, operator_id, operator} | None}]``.  Errors:
+    PermissionDenied (not staff who handle conversations); ValidationFailed (``limit``)."""
+    from chat.models import Conversation, ConversationStatus, CustomerIdentity
+    from chat.selectors import operator_label
+    from hub.roles import PERM_HANDLE
+
+    require_staff(actor)
+    if not actor.has_perm(PERM_HANDLE):
+        raise PermissionDenied("Only staff who handle conversations may start one.")
+    if not 1 <= limit <= OUTREACH_SEARCH_LIMIT:
+        raise ValidationFailed(
+            f"limit must be between 1 and {OUTREACH_SEARCH_LIMIT}.", field="limit"
+        )
+    query = " ".join(query.split())[:100]
+    digits = "".join(ch for ch in query if ch.isdigit())
+    match = Q()
+    if query:
+        match = Q(customer__display_name__icontains=query)
+        if len(digits) >= 3:
+            match |= Q(external_id__contains=digits)
+    identities = list(
+        CustomerIdentity.objects.filter(match, channel=channel)
+        .select_related("customer")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    open_rows = (
+        Conversation.objects.filter(
+            customer_id__in=[i.customer_id for i in identities], channel=channel
+        )
+        .exclude(status=ConversationStatus.CLOSED)
+        .select_related("operator")
+    )
+    open_by_customer = {
+        c.customer_id: {
+            "id": str(c.pk),
+            "operator_id": c.operator_id,
+            "operator": operator_label(c.operator) if c.operator_id else None,
+        }
+        for c in open_rows
+    }
+    return [
+        {
+            "id": str(i.customer_id),
+            "name": str(i.customer),
+            "channel": channel,
+            "phone": i.external_id,
+            "open_conversation": open_by_customer.get(i.customer_id),
+        }
+        for i in identities
+    ]

@@ -17,6 +17,9 @@ Status rules (docs/hsm.md):
 - editing the content of an ``approved``, ``paused`` or ``rejected`` template puts it back to
   ``draft`` (it must be reviewed again); a ``submitted`` one cannot be edited — withdraw it
   first.  Only ``approved`` templates can be sent.
+
+Sending (``template_send``, ``outreach_start``) fills an approved template and hands it to
+``chat.services.operator_template_send``: hsm owns templates, chat owns sending.
 """
 
 from __future__ import annotations
@@ -29,10 +32,27 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chat.channels.registry import adapter_for
+from chat.selectors import access_conversation
+from chat.services import (
+    MessageResult,
+    conversation_open_for_outreach,
+    operator_outbound_replay,
+    operator_template_send,
+)
 from hsm import rules
 from hsm.models import Action, Status, Template, TemplateHistory
-from hsm.selectors import access_template, can_manage, template_dict
+from hsm.selectors import (
+    access_template,
+    can_manage,
+    require_staff,
+    template_components,
+    template_dict,
+    template_render,
+    template_sendable_get,
+)
 from hub.exceptions import Conflict, ErrorCode, PermissionDenied, ValidationFailed
+from hub.roles import PERM_HANDLE
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     Status.DRAFT: (Status.SUBMITTED,),
@@ -400,3 +420,145 @@ def templates_demo_ensure(*, actor: AbstractBaseUser) -> int:
                 )
         created += 1
     return created
+
+
+# --- sending --------------------------------------------------------------------------------
+def _filled(template_id: Any, parameters: Any) -> tuple[dict[str, Any], str, list[dict]]:
+    """The template, approved at this moment, with its text for the timeline and its Cloud
+    API components; every parameter error before anything is written."""
+    if isinstance(template_id, bool) or not isinstance(template_id, int):
+        raise ValidationFailed(
+            "template_id must be an integer.", code=ErrorCode.WRONG_TYPE, field="template_id"
+        )
+    if not isinstance(parameters, list | tuple):
+        raise ValidationFailed(
+            "parameters must be a list of strings.",
+            code=ErrorCode.WRONG_TYPE,
+            field="parameters",
+        )
+    template = template_sendable_get(template_id=template_id)
+    return (
+        template,
+        template_render(template, parameters),
+        template_components(template, parameters),
+    )
+
+
+def template_send(
+    *,
+    actor: AbstractBaseUser,
+    conversation_id: Any,
+    template_id: int,
+    parameters: Sequence[str],
+    client_id: str,
+) -> MessageResult:
+    """The assigned operator sends an approved template, filled with ``parameters``, in
+    one of their conversations: the only message WhatsApp delivers once the 24-hour window
+    has closed (allowed while it is open too).
+
+    The rendered text goes on the timeline and the Cloud API ``components`` in the
+    message's payload; the message goes through the outbox like any reply
+    (``chat.services.operator_template_send``).  Idempotent on ``client_id``: a retry
+    answers the first message (``created`` False) even if the template has since been
+    paused.  Errors: NotFound (the conversation is not theirs; no such live template);
+    Conflict (the template is not approved: ``data.status``; the channel has no templates,
+    i.e. web chat: ``data.reason`` ``no_templates``; the channel is not configured);
+    ConversationClosed; ValidationFailed with ``field`` ``parameters`` (count, empty, new
+    lines… as ``template_render``) or ``client_id``.  Emits ``chat.message_created``.
+    """
+    with transaction.atomic():
+        conversation = access_conversation(actor=actor, conversation_id=conversation_id, act=True)
+        replay = operator_outbound_replay(
+            actor=actor,
+            channel=conversation.channel,
+            client_id=client_id,
+            conversation_id=conversation.pk,
+        )
+        if replay is not None:
+            return replay
+        adapter = adapter_for(conversation.channel)
+        if adapter.reply_window is None:
+            raise Conflict(
+                f"{adapter.label} has no 24-hour window and takes no WhatsApp templates: "
+                "write a normal reply.",
+                reason="no_templates",
+                channel=conversation.channel,
+            )
+        template, text, components = _filled(template_id, parameters)
+        return operator_template_send(
+            actor=actor,
+            conversation_id=conversation.pk,
+            client_id=client_id,
+            name=template["name"],
+            language=template["language"],
+            components=components,
+            text=text,
+        )
+
+
+OUTREACH_NOTE = "Proactive outreach: started with a template"
+
+
+def outreach_start(
+    *,
+    actor: AbstractBaseUser,
+    customer_id: Any,
+    template_id: int,
+    parameters: Sequence[str],
+    client_id: str,
+    channel: str = "whatsapp",
+) -> MessageResult:
+    """Start a conversation with a known customer by sending them an approved template
+    (a follow-up on a claim, a payment query…).
+
+    The new conversation is the actor's: it is assigned to them whatever their presence or
+    load (``routing.conversation_assigned``, an assignment of kind ``routed`` with them as
+    actor), so the customer's answer comes back to whoever wrote.  Hence only staff who
+    handle conversations may start one (operators, coordinators, admins by default).
+    Idempotent on ``client_id``.  Errors: PermissionDenied; NotFound (no such customer or
+    no identity of theirs on the channel; no such live template); Conflict with
+    ``data.reason`` ``conversation_open`` and ``data.conversation_id`` when a conversation
+    with them is already open on the channel (send the template there), or the template is
+    not approved, or the channel has no templates / is not configured; ValidationFailed
+    (parameters, client_id).  Nothing is written when any check fails.  Emits
+    ``routing.conversation_assigned`` then ``chat.message_created``.
+    """
+    require_staff(actor)
+    if not actor.has_perm(PERM_HANDLE):
+        raise PermissionDenied(
+            "Only staff who handle conversations may start one: the customer's answer comes "
+            "back to whoever wrote.",
+            permission=PERM_HANDLE,
+        )
+    try:
+        adapter = adapter_for(channel)
+    except LookupError:
+        raise ValidationFailed(f"Unknown channel {channel}.", field="channel") from None
+    if adapter.reply_window is None:
+        raise Conflict(
+            f"{adapter.label} takes no WhatsApp templates: the customer starts those "
+            "conversations.",
+            reason="no_templates",
+            channel=channel,
+        )
+    with transaction.atomic():
+        replay = operator_outbound_replay(actor=actor, channel=channel, client_id=client_id)
+        if replay is not None:
+            return replay
+        template, text, components = _filled(template_id, parameters)
+        if not adapter.enabled():
+            raise Conflict(
+                f"The {adapter.label} channel is not configured on this hub.", channel=channel
+            )
+        conversation = conversation_open_for_outreach(
+            actor=actor, customer_id=customer_id, channel=channel, note=OUTREACH_NOTE
+        )
+        return operator_template_send(
+            actor=actor,
+            conversation_id=conversation.pk,
+            client_id=client_id,
+            name=template["name"],
+            language=template["language"],
+            components=components,
+            text=text,
+        )

@@ -9,4 +9,7 @@ urlpatterns: list[URLPattern] = [
     path("api/hsm/templates/<int:template_id>/", views.api_template),
     path("api/hsm/templates/<int:template_id>/status/", views.api_template_status),
     path("api/hsm/templates/<int:template_id>/render/", views.api_template_render),
+    path("api/conversations/<str:conversation_id>/templates/", views.api_conversation_templates),
+    path("api/outreach/", views.api_outreach),
+    path("api/outreach/customers/", views.api_outreach_customers),
 ]

@@ -1,13 +1,14 @@
-"""HTTP transport for WhatsApp templates: coordinators' editing and review endpoints, and
-the list and preview operators use.  Each view parses, lets ``staff_api`` check the login,
-calls one service or selector and serializes; the services decide who may write."""
+"""HTTP transport for WhatsApp templates: coordinators' editing and review endpoints, the
+list and preview operators use, and sending (in a conversation, or to start one).  Each
+view parses, lets ``staff_api`` check the login, calls one service or selector and
+serializes; the services decide who may write."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hsm import selectors, services
 from hsm.models import Status
@@ -105,3 +106,66 @@ def api_template_render(request: HttpRequest, template_id: int) -> JsonResponse:
             "message": selectors.template_message(template, parameters),
         }
     )
+
+
+# --- sending --------------------------------------------------------------------------------
+def _parameters(body: dict[str, Any]) -> list[Any]:
+    """The flat parameter list (the services check each one and say which is wrong)."""
+    return field(body, "parameters", list, required=False, default=[])
+
+
+@require_http_methods(["GET", "POST"])
+@staff_api
+def api_conversation_templates(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """GET: the approved templates to offer in this conversation (its language first).
+    POST ``{template_id, parameters, client_id}``: send one (the twin of the console's
+    ``template.send``); 201 with the message, 200 for a retried ``client_id``."""
+    if request.method == "GET":
+        return JsonResponse(
+            selectors.conversation_templates(actor=request.user, conversation_id=conversation_id)
+        )
+    body = parse_json_body(request)
+    result = services.template_send(
+        actor=request.user,
+        conversation_id=conversation_id,
+        template_id=field(body, "template_id", int, minimum=1),
+        parameters=_parameters(body),
+        client_id=field(body, "client_id", str, max_length=100),
+    )
+    return JsonResponse(
+        {"message": result.message, "conversation": result.conversation, "created": result.created},
+        status=201 if result.created else 200,
+    )
+
+
+@require_POST
+@staff_api
+def api_outreach(request: HttpRequest) -> JsonResponse:
+    """POST ``{customer_id, template_id, parameters, client_id, channel?}``: start a
+    conversation with a known customer by sending a template (the twin of
+    ``outreach.start``)."""
+    body = parse_json_body(request)
+    result = services.outreach_start(
+        actor=request.user,
+        customer_id=field(body, "customer_id", str, max_length=64),
+        template_id=field(body, "template_id", int, minimum=1),
+        parameters=_parameters(body),
+        client_id=field(body, "client_id", str, max_length=100),
+        channel=field(body, "channel", str, required=False, default="whatsapp", max_length=32),
+    )
+    return JsonResponse(
+        {"message": result.message, "conversation": result.conversation, "created": result.created},
+        status=201 if result.created else 200,
+    )
+
+
+@require_GET
+@staff_api
+def api_outreach_customers(request: HttpRequest) -> JsonResponse:
+    """GET ``?q=&limit=``: known WhatsApp customers by name or number (the twin of
+    ``outreach.customers``)."""
+    query = request.GET.get("q", "")
+    customers = selectors.outreach_customers(
+        actor=request.user, query=query, limit=query_int(request, "limit", 10)
+    )
+    return JsonResponse({"query": query, "customers": customers})

@@ -3,9 +3,10 @@
 ``Reply`` holds what a coordinator edits plus three columns the services derive for search
 (``search_title``, ``search_body``: case- and accent-folded words; ``search_types``: the query
 type ids as ``,3,7,``).  ``Term`` is the vocabulary of those folded words, which the search
-uses to correct small typos.  The full-text indexes themselves (an FTS5 table on SQLite, a
-``tsvector`` column and trigram indexes on PostgreSQL) live outside the ORM, created by the
-migrations and kept in sync by database triggers (``knowledge_base/search.py``).
+uses to correct small typos.  The search structures themselves (a narrow table of the live
+replies: FTS5 on SQLite, ``tsvector`` columns with GIN on PostgreSQL; trigram indexes over
+the vocabulary) live outside the ORM, created by the migrations and kept in sync by
+database triggers on every write (``knowledge_base/search.py``).
 """
 
 from __future__ import annotations

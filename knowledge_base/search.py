@@ -7,17 +7,25 @@ matched as a prefix while it is being typed.  Words that are not in the vocabula
 (``Term``) are widened with close vocabulary words (edit distance 1, or 2 from six
 letters): that is the typo tolerance, the same on both databases.
 
-Backends (chosen by the connection's vendor), each behind the same three calls:
+Backends (chosen by the connection's vendor), each behind the same calls, search a narrow
+table that holds only the live (active, not retired) replies, filled by database triggers
+on the reply table (migration 0003), so nothing is filtered and only the returned replies'
+rows are read:
 
-* SQLite (embedded default): an FTS5 table over the folded title and body (external
-  content, kept in sync by triggers) ranked with bm25, and an FTS5 trigram table over the
-  vocabulary for typo candidates.
-* PostgreSQL: a ``tsvector`` column (weights A title and shortcut, C body) maintained by a
-  trigger, a GIN index, ``ts_rank``; pg_trgm's ``%`` over the vocabulary for typos.
+* SQLite (embedded default): ``kb_search``, an FTS5 table over the folded title and body
+  ranked with bm25 (title 4x body), beside ``kb_search_doc`` (shortcut, language, types,
+  position); an FTS5 trigram table over the vocabulary for typo candidates.
+* PostgreSQL: ``kb_search`` with a title ``tsvector`` and a weighted title-and-body
+  ``tsvector`` (A and C), each with a GIN index, ``ts_rank``; pg_trgm's ``%`` over the
+  vocabulary for typos.
 
 Both order the matches the same way: the conversation's language, then its query type (a
-reply for that type, then a reply for every type), then text rank, then the coordinators'
-position.  Shortcut-prefix matches come before everything else.
+reply for that type, then a reply for every type), then the replies whose title or
+shortcut holds the query (*title tier*) before those that hold it only with their body,
+then text rank, then the coordinators' position.  Shortcut-prefix matches come before
+everything else.  Each tier's candidates are cut in the index before anything is ranked
+(``TITLE_CANDIDATES``, ``BODY_CANDIDATES``), so a word that thousands of replies contain
+costs the same as a rare one.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,10 +52,15 @@ MAX_QUERY_WORDS = 8
 # The word being typed matches as a prefix from this length (a shorter prefix matches most
 # of the knowledge base and ranks thousands of rows for nothing useful).
 MIN_PREFIX = 3
-# Matches ranked by context (language, query type) at most: the best by text rank.  Bounds
-# the work for a word that a large share of the replies contain ("card" in a bank's
-# knowledge base), at the price of context-ranking only among these.
-CANDIDATES = 200
+# Candidates ranked at most per tier, taken in index order before any rank is computed:
+# the work is bounded for a word that a large share of the replies contain ("card" in a
+# bank's knowledge base).  A title holds a word far more rarely than a body, so the title
+# tier is nearly always whole; the body tier ranks a sample of a very common word's
+# matches, which only matters when fewer than ``limit`` titles hold it.
+TITLE_CANDIDATES = 500
+BODY_CANDIDATES = 200
+# Shortcut-prefix matches ranked by context at most: the first in the coordinators' order.
+SHORTCUT_CANDIDATES = 200
 
 
 @functools.lru_cache(maxsize=4096)
@@ -59,11 +72,22 @@ def _fold_char(char: str) -> str:
     return base if len(base) == 1 else char.lower()[:1] or char
 
 
+class _FoldTable(dict[int, str]):
+    """A ``str.translate`` table that folds each character the first time it is seen."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = _fold_char(chr(code))
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower case, accents removed, same length as ``text``."""
     if text.isascii():
         return text.lower()
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD)
 
 
 def words(text: str) -> list[str]:
@@ -172,82 +196,134 @@ class Hit:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Matches:
+    """The hits of one search statement and, for each word it was asked to check (in the
+    order of ``check``), None when the vocabulary holds it, else the vocabulary words that
+    share trigrams with it (the typo candidates)."""
+
+    hits: list[Hit]
+    similar: tuple[list[str] | None, ...] = ()
+
+
 class SearchBackend(Protocol):
-    def known(self, word: str, *, prefix: bool) -> bool: ...
-
-    def similar(self, word: str) -> list[str]: ...
-
     def match(
-        self, terms: tuple[Term, ...], *, every: bool, context: Context | None, limit: int
-    ) -> list[Hit]: ...
+        self,
+        terms: tuple[Term, ...],
+        *,
+        every: bool,
+        context: Context | None,
+        limit: int,
+        check: Sequence[Term] = (),
+    ) -> Matches: ...
 
-    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> list[Hit]: ...
+    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> Matches: ...
+
+    def index_rebuild(self) -> None: ...
 
 
-_COLUMNS = "r.id, r.title, r.shortcut, r.language, r.body"
-
-
-def _context_sql(context: Context | None, instr: str) -> tuple[str, list[Any]]:
-    """The ORDER BY head that puts the conversation's language, then its type, first."""
-    if context is None:
-        return "", []
-    parts: list[str] = []
+def _context_columns(context: Context | None, instr: str) -> tuple[str, list[Any]]:
+    """``lang_rank, type_rank`` of a candidate row ``c`` (0 is best): the conversation's
+    language, then its query type (that type, then every type, then another)."""
     params: list[Any] = []
-    if context.language:
-        parts.append("CASE WHEN r.language = %s THEN 0 ELSE 1 END")
+    language = "0"
+    if context is not None and context.language:
+        language = "CASE WHEN c.language = %s THEN 0 ELSE 1 END"
         params.append(context.language)
-    if context.query_type_id is not None:
-        parts.append(
-            f"CASE WHEN {instr}(r.search_types, %s) > 0 THEN 0 "
-            "WHEN r.search_types = '' THEN 1 ELSE 2 END"
+    query_type = "0"
+    if context is not None and context.query_type_id is not None:
+        query_type = (
+            f"CASE WHEN {instr}(c.types, %s) > 0 THEN 0 WHEN c.types = '' THEN 1 ELSE 2 END"
         )
         params.append(f",{context.query_type_id},")
-    return "".join(p + ", " for p in parts), params
+    return f"{language} AS lang_rank, {query_type} AS type_rank", params
 
 
-def _rows(cursor: Any, score_sign: float = 1.0) -> list[Hit]:
-    return [
-        Hit(
-            id=row[0],
-            title=row[1],
-            shortcut=row[2],
-            language=row[3],
-            body=row[4],
-            score=(row[5] or 0.0) * score_sign,
+@dataclass(frozen=True)
+class _Statement:
+    """One search statement: the vocabulary checks, then the ranked candidates.
+
+    ``candidates`` is SQL yielding id, head (ranks before the context: an exact shortcut),
+    tier (title match 0, body only 1), score, language, types, position.  Only the
+    ``limit`` best are joined to the reply table.  The vocabulary checks ride along (one
+    round trip, not two: on a busy PostgreSQL a round trip costs as much as the search):
+    they are uncorrelated, so each database runs them once, the typo candidates only for
+    a word that is not known, and the outer join keeps one row for them when nothing
+    matches.
+    """
+
+    checks: list[tuple[str, list[Any]]]
+    context: tuple[str, list[Any]]
+    candidates: tuple[str, list[Any]]
+    score_desc: bool
+
+    def sql(self, limit: int) -> tuple[str, list[Any]]:
+        direction = " DESC" if self.score_desc else ""
+        known = "".join(f"{sql} AS k{i}, " for i, (sql, _) in enumerate(self.checks))
+        text = (
+            f"SELECT {known}b.id, r.title, r.shortcut, r.language, r.body, b.score"
+            " FROM (SELECT 1 AS one) k LEFT JOIN ("
+            f"  SELECT c.id, c.head, {self.context[0]}, c.tier, c.score, c.position"
+            f"  FROM ({self.candidates[0]}) c"
+            f"  ORDER BY c.head, lang_rank, type_rank, c.tier, c.score{direction},"
+            "  c.position, c.id LIMIT %s"
+            ") b ON 1 = 1 LEFT JOIN knowledge_base_reply r ON r.id = b.id"
+            " ORDER BY b.head, b.lang_rank, b.type_rank, b.tier,"
+            f" b.score{direction}, b.position, b.id"
         )
-        for row in cursor.fetchall()
-    ]
+        params = [p for _, check_params in self.checks for p in check_params]
+        params += [*self.context[1], *self.candidates[1], limit]
+        return text, params
+
+    def run(self, connection: BaseDatabaseWrapper, limit: int, score_sign: float) -> Matches:
+        text, params = self.sql(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(text, params)
+            rows = cursor.fetchall()
+        n = len(self.checks)
+        similar = tuple(
+            None if value is None else (value.split() if isinstance(value, str) else value)
+            for value in rows[0][:n]
+        )
+        hits = [
+            Hit(
+                id=row[n],
+                title=row[n + 1],
+                shortcut=row[n + 2],
+                language=row[n + 3],
+                body=row[n + 4],
+                score=(row[n + 5] or 0.0) * score_sign,
+            )
+            for row in rows
+            if row[n + 1] is not None  # no candidate (the row of the checks alone)
+        ]
+        return Matches(hits=hits, similar=similar)
 
 
 class SqliteBackend:
-    """FTS5 (external content over the reply table, unicode61 without diacritics)."""
+    """FTS5 table ``kb_search`` (live replies' folded title and body, unicode61) and the
+    narrow ``kb_search_doc`` (shortcut, language, types, position), both by reply id."""
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
 
-    def known(self, word: str, *, prefix: bool) -> bool:
-        with self.connection.cursor() as cursor:
-            if prefix:
-                cursor.execute(
-                    "SELECT 1 FROM knowledge_base_term WHERE word >= %s AND word < %s LIMIT 1",
-                    [word, word + "\U0010ffff"],
-                )
-            else:
-                cursor.execute("SELECT 1 FROM knowledge_base_term WHERE word = %s", [word])
-            return cursor.fetchone() is not None
-
-    def similar(self, word: str) -> list[str]:
-        grams = {word[i : i + 3] for i in range(len(word) - 2)}
-        if not grams:
-            return []
-        expression = " OR ".join(f'"{g}"' for g in sorted(grams))
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT word FROM kb_term_trigram WHERE kb_term_trigram MATCH %s "
-                "ORDER BY rank LIMIT %s",
-                [expression, FUZZY_CANDIDATES],
-            )
-            return [row[0] for row in cursor.fetchall()]
+    @staticmethod
+    def _check(term: Term) -> tuple[str, list[Any]]:
+        """NULL when the vocabulary holds the word (or, being typed, a word it begins),
+        else the words sharing the most trigrams with it, space-separated."""
+        if term.prefix:
+            known = "word >= %s AND word < %s"
+            params: list[Any] = [term.word, term.word + "\U0010ffff"]
+        else:
+            known, params = "word = %s", [term.word]
+        grams = sorted({term.word[i : i + 3] for i in range(len(term.word) - 2)})
+        sql = (
+            f"CASE WHEN EXISTS (SELECT 1 FROM knowledge_base_term WHERE {known}) THEN NULL"
+            " ELSE coalesce((SELECT group_concat(word, ' ') FROM (SELECT word"
+            " FROM kb_term_trigram WHERE kb_term_trigram MATCH %s ORDER BY rank LIMIT %s)),"
+            " '') END"
+        )
+        return sql, [*params, " OR ".join(f'"{g}"' for g in grams), FUZZY_CANDIDATES]
 
     @staticmethod
     def _expression(terms: tuple[Term, ...], every: bool) -> str:
@@ -261,62 +337,104 @@ class SqliteBackend:
         return (" AND " if every else " OR ").join(groups)
 
     def match(
-        self, terms: tuple[Term, ...], *, every: bool, context: Context | None, limit: int
-    ) -> list[Hit]:
-        head, params = _context_sql(context, "instr")
-        # The inner query keeps the best CANDIDATES live matches by bm25 (computed by FTS5
-        # itself); the outer one puts the conversation's language and type first.
-        sql = (
-            f"SELECT {_COLUMNS}, f.score FROM ("
-            "  SELECT m.id, m.score FROM ("
-            "    SELECT rowid AS id, bm25(kb_reply_fts, 4.0, 1.0) AS score"
-            "    FROM kb_reply_fts WHERE kb_reply_fts MATCH %s"
-            "  ) m JOIN knowledge_base_reply x ON x.id = m.id"
-            "  WHERE x.active AND x.retired_at IS NULL ORDER BY m.score LIMIT %s"
-            ") f JOIN knowledge_base_reply r ON r.id = f.id "
-            f"ORDER BY {head}f.score, r.position, r.id LIMIT %s"
+        self,
+        terms: tuple[Term, ...],
+        *,
+        every: bool,
+        context: Context | None,
+        limit: int,
+        check: Sequence[Term] = (),
+    ) -> Matches:
+        expression = self._expression(terms, every)
+        in_title = f"{{title}} : ({expression})"
+        # Each tier is cut by LIMIT before anything else is read: FTS5 yields matches in
+        # rowid order and computes bm25 only for the rows taken.  The title tier repeats
+        # the expression unfiltered so that bm25 also counts the body's occurrences.
+        tier = (
+            "SELECT * FROM (SELECT rowid AS id, {tier} AS tier,"
+            " bm25(kb_search, 4.0, 1.0) AS score"
+            " FROM kb_search WHERE kb_search MATCH %s LIMIT %s)"
         )
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, [self._expression(terms, every), CANDIDATES, *params, limit])
-            return _rows(cursor, score_sign=-1.0)  # bm25: lower is better
+        candidates = (
+            "SELECT m.id, 0 AS head, m.tier, m.score, d.language, d.types, d.position FROM ("
+            f"{tier.format(tier=0)} UNION ALL {tier.format(tier=1)}"
+            ") m JOIN kb_search_doc d ON d.id = m.id"
+        )
+        statement = _Statement(
+            checks=[self._check(term) for term in check],
+            context=_context_columns(context, "instr"),
+            candidates=(
+                candidates,
+                [
+                    f"({expression}) AND ({in_title})",
+                    TITLE_CANDIDATES,
+                    f"({expression}) NOT ({in_title})",
+                    BODY_CANDIDATES,
+                ],
+            ),
+            score_desc=False,
+        )
+        return statement.run(self.connection, limit, score_sign=-1.0)  # bm25: lower is better
 
-    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> list[Hit]:
-        head, params = _context_sql(context, "instr")
-        sql = (
-            f"SELECT {_COLUMNS}, 0.0 FROM knowledge_base_reply r WHERE r.id IN ("
-            "  SELECT id FROM knowledge_base_reply WHERE shortcut >= %s AND shortcut < %s"
-            "  AND active AND retired_at IS NULL ORDER BY position LIMIT %s"
-            f") ORDER BY r.shortcut = %s DESC, {head}r.position, r.id LIMIT %s"
+    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> Matches:
+        # "/" alone lists every reply: walk the position index rather than sort them all.
+        where, range_params = "", []
+        if prefix != "/":
+            where = " WHERE shortcut >= %s AND shortcut < %s"
+            range_params = [prefix, prefix + "\U0010ffff"]
+        candidates = (
+            "SELECT d.id, d.shortcut <> %s AS head, 0 AS tier, 0.0 AS score,"
+            " d.language, d.types, d.position FROM ("
+            f"  SELECT id FROM kb_search_doc{where} ORDER BY position LIMIT %s"
+            ") p JOIN kb_search_doc d ON d.id = p.id"
         )
+        statement = _Statement(
+            checks=[],
+            context=_context_columns(context, "instr"),
+            candidates=(candidates, [prefix, *range_params, SHORTCUT_CANDIDATES]),
+            score_desc=False,
+        )
+        return statement.run(self.connection, limit, score_sign=1.0)
+
+    def index_rebuild(self) -> None:
+        """Refill both tables from the reply table (the triggers keep them in sync; this
+        is for repairs)."""
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [prefix, prefix + "\U0010ffff", CANDIDATES, prefix, *params, limit])
-            return _rows(cursor)
+            cursor.execute("DELETE FROM kb_search")
+            cursor.execute("DELETE FROM kb_search_doc")
+            cursor.execute(
+                "INSERT INTO kb_search(rowid, title, body) "
+                "SELECT id, search_title, search_body FROM knowledge_base_reply "
+                "WHERE active AND retired_at IS NULL"
+            )
+            cursor.execute(
+                "INSERT INTO kb_search_doc(id, shortcut, language, types, position) "
+                "SELECT id, shortcut, language, search_types, position FROM knowledge_base_reply "
+                "WHERE active AND retired_at IS NULL"
+            )
+            cursor.execute("INSERT INTO kb_search(kb_search) VALUES ('optimize')")
 
 
 class PostgresBackend:
-    """tsvector column + GIN (full text), pg_trgm over the vocabulary (typos)."""
+    """Table ``kb_search`` (live replies: title ``tsvector`` and weighted title-and-body
+    ``tsvector``, each with GIN; shortcut, language, types, position); pg_trgm over the
+    vocabulary for typos."""
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
 
-    def known(self, word: str, *, prefix: bool) -> bool:
-        with self.connection.cursor() as cursor:
-            if prefix:  # words are letters and digits only: nothing to escape in LIKE
-                cursor.execute(
-                    "SELECT 1 FROM knowledge_base_term WHERE word LIKE %s LIMIT 1", [word + "%"]
-                )
-            else:
-                cursor.execute("SELECT 1 FROM knowledge_base_term WHERE word = %s", [word])
-            return cursor.fetchone() is not None
-
-    def similar(self, word: str) -> list[str]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT word FROM knowledge_base_term WHERE word %% %s "
-                "ORDER BY word <-> %s LIMIT %s",
-                [word, word, FUZZY_CANDIDATES],
-            )
-            return [row[0] for row in cursor.fetchall()]
+    @staticmethod
+    def _check(term: Term) -> tuple[str, list[Any]]:
+        """NULL when the vocabulary holds the word (or, being typed, a word it begins),
+        else the array of the most similar words (pg_trgm)."""
+        # Words are letters and digits only: nothing to escape in LIKE.
+        known, value = ("LIKE", term.word + "%") if term.prefix else ("=", term.word)
+        sql = (
+            f"CASE WHEN EXISTS (SELECT 1 FROM knowledge_base_term WHERE word {known} %s)"
+            " THEN NULL ELSE ARRAY(SELECT word FROM knowledge_base_term WHERE word %% %s"
+            " ORDER BY word <-> %s LIMIT %s) END"
+        )
+        return sql, [value, term.word, term.word, FUZZY_CANDIDATES]
 
     @staticmethod
     def _expression(terms: tuple[Term, ...], every: bool) -> str:
@@ -327,34 +445,69 @@ class PostgresBackend:
         return (" & " if every else " | ").join(groups)
 
     def match(
-        self, terms: tuple[Term, ...], *, every: bool, context: Context | None, limit: int
-    ) -> list[Hit]:
-        head, params = _context_sql(context, "strpos")
-        sql = (
-            f"SELECT {_COLUMNS}, f.score FROM ("
-            "  SELECT x.id, ts_rank(x.search_vector, q) AS score"
-            "  FROM knowledge_base_reply x, to_tsquery('simple', %s) q"
-            "  WHERE x.search_vector @@ q AND x.active AND x.retired_at IS NULL"
-            "  ORDER BY score DESC LIMIT %s"
-            ") f JOIN knowledge_base_reply r ON r.id = f.id "
-            f"ORDER BY {head}f.score DESC, r.position, r.id LIMIT %s"
+        self,
+        terms: tuple[Term, ...],
+        *,
+        every: bool,
+        context: Context | None,
+        limit: int,
+        check: Sequence[Term] = (),
+    ) -> Matches:
+        # Each tier is cut by LIMIT before ts_rank runs: the GIN index finds the rows,
+        # the rank is computed only for the rows taken.
+        candidates = (
+            "(SELECT s.reply_id AS id, 0 AS head, 0 AS tier, ts_rank(s.vector, q) AS score,"
+            "  s.language, s.types, s.position"
+            "  FROM kb_search s, to_tsquery('simple', %s) q WHERE s.title_vector @@ q LIMIT %s)"
+            " UNION ALL "
+            "(SELECT s.reply_id, 0, 1, ts_rank(s.vector, q), s.language, s.types, s.position"
+            "  FROM kb_search s, to_tsquery('simple', %s) q"
+            "  WHERE s.vector @@ q AND NOT s.title_vector @@ q LIMIT %s)"
         )
-        with self.connection.cursor() as cursor:
-            cursor.execute(sql, [self._expression(terms, every), CANDIDATES, *params, limit])
-            return _rows(cursor)
+        expression = self._expression(terms, every)
+        statement = _Statement(
+            checks=[self._check(term) for term in check],
+            context=_context_columns(context, "strpos"),
+            candidates=(
+                candidates,
+                [expression, TITLE_CANDIDATES, expression, BODY_CANDIDATES],
+            ),
+            score_desc=True,
+        )
+        return statement.run(self.connection, limit, score_sign=1.0)
 
-    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> list[Hit]:
-        head, params = _context_sql(context, "strpos")
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        sql = (
-            f"SELECT {_COLUMNS}, 0.0 FROM knowledge_base_reply r WHERE r.id IN ("
-            "  SELECT id FROM knowledge_base_reply WHERE shortcut LIKE %s"
-            "  AND active AND retired_at IS NULL ORDER BY position LIMIT %s"
-            f") ORDER BY r.shortcut = %s DESC, {head}r.position, r.id LIMIT %s"
+    def shortcut_prefix(self, prefix: str, *, context: Context | None, limit: int) -> Matches:
+        # "/" alone lists every reply: walk the position index rather than sort them all.
+        where, like_params = "", []
+        if prefix != "/":
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where, like_params = " WHERE shortcut LIKE %s", [escaped + "%"]
+        candidates = (
+            "SELECT reply_id AS id, (shortcut <> %s)::int AS head, 0 AS tier, 0.0 AS score,"
+            f" language, types, position FROM kb_search{where} ORDER BY position LIMIT %s"
         )
+        statement = _Statement(
+            checks=[],
+            context=_context_columns(context, "strpos"),
+            candidates=(candidates, [prefix, *like_params, SHORTCUT_CANDIDATES]),
+            score_desc=False,
+        )
+        return statement.run(self.connection, limit, score_sign=1.0)
+
+    def index_rebuild(self) -> None:
+        """Refill the table from the reply table (the triggers keep it in sync; this is
+        for repairs)."""
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, [escaped + "%", CANDIDATES, prefix, *params, limit])
-            return _rows(cursor)
+            cursor.execute("DELETE FROM kb_search")
+            cursor.execute(
+                "INSERT INTO kb_search"
+                " (reply_id, shortcut, language, types, position, title_vector, vector)"
+                " SELECT id, shortcut, language, search_types, position,"
+                "  to_tsvector('simple', search_title),"
+                "  setweight(to_tsvector('simple', search_title), 'A')"
+                "  || setweight(to_tsvector('simple', search_body), 'C')"
+                " FROM knowledge_base_reply WHERE active AND retired_at IS NULL"
+            )
 
 
 def search_backend(connection: BaseDatabaseWrapper | None = None) -> SearchBackend:
@@ -367,16 +520,20 @@ def search_backend(connection: BaseDatabaseWrapper | None = None) -> SearchBacke
 
 
 # --- the search --------------------------------------------------------------------------
-def _widen(backend: SearchBackend, term: Term) -> Term:
-    """The term plus close vocabulary words when the term itself is not in it."""
-    if len(term.word) < FUZZY_MIN_LENGTH or backend.known(term.word, prefix=term.prefix):
-        return term
+def _widen(term: Term, candidates: list[str]) -> Term:
+    """The term plus the vocabulary words within its edit limit, closest first."""
     limit = max_edits(term.word)
     scored = []
-    for candidate in backend.similar(term.word):
-        distance = osa_distance(term.word, candidate)
+    for candidate in candidates:
         if term.prefix:  # still being typed: compare with the start of the candidate too
-            distance = min(distance, osa_distance(term.word, candidate[: len(term.word)]))
+            distance = min(
+                osa_distance(term.word, candidate),
+                osa_distance(term.word, candidate[: len(term.word)]),
+            )
+        elif abs(len(candidate) - len(term.word)) > limit:
+            continue  # each edit changes the length by one at most
+        else:
+            distance = osa_distance(term.word, candidate)
         if distance <= limit and candidate != term.word:
             scored.append((distance, candidate))
     scored.sort()
@@ -392,23 +549,47 @@ def search(
     connection: BaseDatabaseWrapper | None = None,
 ) -> list[Hit]:
     """Ranked hits: shortcut-prefix matches first, then full-text matches of every word
-    (or, when nothing matches them all, of any word)."""
+    (or, when nothing matches them all, of any word).
+
+    The words are searched as typed and checked against the vocabulary in the same
+    statement, which also brings the typo candidates of a word of 4+ letters that is not
+    in it; only then is the search run again with that word widened (a word in no reply
+    matches nothing, so the first statement costs little then)."""
     backend = search_backend(connection)
     hits: list[Hit] = []
     if parsed.shortcut_prefix:
-        hits = backend.shortcut_prefix(parsed.shortcut_prefix, context=context, limit=limit)
+        hits = backend.shortcut_prefix(parsed.shortcut_prefix, context=context, limit=limit).hits
         for hit in hits:
             hit.shortcut_fit = 1
     if parsed.terms and len(hits) < limit:
-        terms = tuple(_widen(backend, term) for term in parsed.terms)
-        seen = {hit.id for hit in hits}
-        found = backend.match(terms, every=True, context=context, limit=limit)
+        terms = parsed.terms
+        check = [term for term in terms if len(term.word) >= FUZZY_MIN_LENGTH]
+        first = backend.match(terms, every=True, context=context, limit=limit, check=check)
+        found = first.hits
+        similar = {
+            term: candidates
+            for term, candidates in zip(check, first.similar, strict=True)
+            if candidates is not None
+        }
+        if similar:
+            terms = tuple(
+                _widen(term, similar[term]) if term in similar else term for term in terms
+            )
+            if terms != parsed.terms:
+                found = backend.match(terms, every=True, context=context, limit=limit).hits
         if not found and len(terms) > 1:
-            found = backend.match(terms, every=False, context=context, limit=limit)
+            found = backend.match(terms, every=False, context=context, limit=limit).hits
+        seen = {hit.id for hit in hits}
         hits += [hit for hit in found if hit.id not in seen]
         for hit in hits:
             hit.extra["terms"] = terms
     return hits[:limit]
+
+
+def index_rebuild(connection: BaseDatabaseWrapper | None = None) -> None:
+    """Refill the search structures from the reply table (repairs; the triggers keep them
+    in sync with every write)."""
+    search_backend(connection).index_rebuild()
 
 
 def snippet(body: str, terms: Iterable[Term], width: int = 120) -> str:

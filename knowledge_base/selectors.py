@@ -3,6 +3,7 @@ a conversation is in."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -125,8 +126,17 @@ def conversation_language(conversation: Conversation) -> str | None:
         declared = getattr(holder, "language", None)
         if isinstance(declared, str) and declared:
             return declared.lower()
+    return _language_guess_at(conversation.pk, conversation.last_message_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _language_guess_at(conversation_id: Any, last_message_id: int | None) -> str | None:
+    """The guess as of the conversation's latest message.  The operator's picker searches
+    on every keystroke in one conversation: the guess is read once per new message, not
+    once per search (the chat services move ``last_message_id`` with every message, so
+    the key changes whenever the answer could)."""
     texts = list(
-        Message.objects.filter(conversation_id=conversation.pk, direction=Direction.INBOUND)
+        Message.objects.filter(conversation_id=conversation_id, direction=Direction.INBOUND)
         .order_by("-id")
         .values_list("text", flat=True)[:_LANGUAGE_SAMPLE]
     )

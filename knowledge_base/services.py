@@ -344,12 +344,14 @@ def reply_render(*, actor: AbstractBaseUser, reply_id: int, conversation_id: Any
 
 @transaction.atomic
 def kb_index_rebuild() -> int:
-    """Recompute every reply's search columns and the vocabulary (after a change to how
-    text is folded, or to drop words no reply uses any more).  Returns the replies indexed."""
+    """Recompute every reply's search columns, the vocabulary and the search table (after
+    a change to how text is folded, to drop words no reply uses any more, or to repair the
+    search table).  Returns the replies indexed."""
     Term.objects.all().delete()
     count = 0
     for reply in Reply.objects.prefetch_related("query_types"):
         _index(reply, [t.pk for t in reply.query_types.all()])
         reply.save(update_fields=["search_title", "search_body", "search_types"])
         count += 1
+    kb_search.index_rebuild()
     return count

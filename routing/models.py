@@ -177,6 +177,7 @@ class Assignment(models.Model):
         UNANSWERED = "unanswered", "Not answered in time"
         TYPE_CHANGED = "type_changed", "Query type corrected"
         REOPENED = "reopened", "Reopened"
+        OUTREACH = "outreach", "Proactive outreach"
 
     conversation = models.ForeignKey(
         "chat.Conversation", on_delete=models.CASCADE, related_name="assignments"

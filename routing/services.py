@@ -196,6 +196,18 @@ def _hand_over(
     return assignment
 
 
+def conversation_assign_started(
+    conversation: Conversation, *, actor: AbstractBaseUser, note: str = ""
+) -> Assignment:
+    """A conversation the bank starts (proactive outreach) goes to the staff member who
+    starts it, whatever their presence or load: they write first and the customer's answer
+    must come back to them.  ``conversation`` is new and unassigned, inside the caller's
+    transaction.  Records the change of hands and announces it like any assignment."""
+    return _hand_over(
+        conversation, to_user=actor, kind=Assignment.Kind.OUTREACH, actor=actor, note=note[:2000]
+    )
+
+
 def queue_position(conversation: Conversation) -> int:
     """1-based place of a queued conversation in its type's queue (priority, then age)."""
     from chat.models import Conversation, ConversationStatus

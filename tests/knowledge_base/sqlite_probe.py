@@ -22,9 +22,10 @@ from tests.knowledge_base import scenarios  # noqa: E402
 
 def main() -> None:
     coordinator = staff_user_ensure(username="kb-coord", password="pw-kb", role=Role.COORDINATOR)
-    scenarios.seed(coordinator)
+    ids = scenarios.seed(coordinator)
     conversation_ids = scenarios.conversations()
     results = scenarios.run(coordinator, conversation_ids)
+    results.update(scenarios.sync_run(coordinator, ids, conversation_ids))
     print(json.dumps({"vendor": connection.vendor, "results": results}))
 
 

@@ -36,3 +36,8 @@ def sqlite_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("name", [q[0] for q in scenarios.QUERIES])
 def test_search_scenario_on_sqlite(sqlite_results, name):
     scenarios.check(name, sqlite_results[name])
+
+
+@pytest.mark.parametrize("name", [q[0] for q in scenarios.SYNC])
+def test_search_follows_writes_on_sqlite(sqlite_results, name):
+    scenarios.check(name, sqlite_results[name])

@@ -209,6 +209,21 @@
     kbPicker: $("kb-picker"),
     kbList: $("kb-list"),
     kbStatus: $("kb-status"),
+    countdown: $("window-countdown"),
+    tplPanel: $("tpl-panel"),
+    tplLang: $("tpl-lang"),
+    tplForm: $("tpl-form"),
+    tplError: $("tpl-error"),
+    tplSend: $("tpl-send"),
+    outreachOpen: $("outreach-open"),
+    outreachDialog: $("outreach-dialog"),
+    outreachForm: $("outreach-form"),
+    outreachSearch: $("outreach-search"),
+    outreachStatus: $("outreach-search-status"),
+    outreachResults: $("outreach-results"),
+    outreachTpl: $("outreach-tpl"),
+    outreachError: $("outreach-error"),
+    outreachSend: $("outreach-send"),
   };
 
   var state = {
@@ -444,6 +459,8 @@
       } else if (info.kind === "settype") {
         state.typePending = null;
         renderThread();
+      } else if (info.kind.indexOf("template-") === 0 || info.kind.indexOf("outreach") === 0) {
+        templateRequestLost(info);
       } else if (info.kind === "close") {
         dialogFailed(els.closeDialog, els.closeError, els.closeConfirm, "The connection dropped before the server answered. Check the list, then try again.");
       } else if (info.kind === "transfer") {
@@ -532,6 +549,12 @@
         break;
       case "kb_rendered":
         onKbRendered(frame);
+        break;
+      case "template_options":
+        onTemplateOptions(frame);
+        break;
+      case "outreach_customers":
+        onOutreachCustomers(frame);
         break;
       case "error":
         onError(frame);
@@ -966,6 +989,11 @@
   function onAck(frame) {
     var info = frame.request_id !== undefined ? state.requests.get(frame.request_id) : null;
     if (info) state.requests.delete(frame.request_id);
+    if (info && info.kind === "template-send") templateSent(info);
+    if (info && info.kind === "outreach-start") {
+      outreachStarted(frame, info);
+      return;
+    }
     if (frame.message && frame.request_id !== undefined) {
       var entry = state.outbox.get(String(frame.request_id));
       var m = frame.message;
@@ -1129,6 +1157,10 @@
     if (info && info.kind === "presence") renderPresence();
     if (info && (info.kind === "kb-search" || info.kind === "kb-render")) {
       onKbRefused(frame, info);
+      return;
+    }
+    if (info && (info.kind.indexOf("template-") === 0 || info.kind.indexOf("outreach") === 0)) {
+      onTemplateRefused(frame, info);
       return;
     }
     if (info && info.kind === "options") {
@@ -1454,7 +1486,7 @@
     if (dialog.open) dialog.close();
   }
 
-  [els.closeDialog, els.transferDialog, els.deriveDialog].forEach(function (dialog) {
+  [els.closeDialog, els.transferDialog, els.deriveDialog, els.outreachDialog].forEach(function (dialog) {
     dialog.addEventListener("close", function () {
       if (dialog === els.closeDialog) state.closeFor = null;
       if (dialog === els.transferDialog) state.transferFor = null;
@@ -2201,6 +2233,7 @@
     var w = waitingInfo(conv, now);
     if (w && w.awaiting && conv.status !== "closed") parts.push("Waiting " + shortDuration(w.ms));
     els.threadMeta.textContent = parts.filter(Boolean).join(" · ");
+    renderCountdown(conv, now);
   }
 
   function updateComposer() {
@@ -2211,6 +2244,8 @@
     els.text.disabled = !usable || closed;
     els.composer.classList.toggle("offline", !sock.live);
     els.composer.classList.toggle("window-closed", closed);
+    renderTemplatePanel(conv);
+    renderOutreachSend();
     els.text.placeholder = closed
       ? WINDOW_CLOSED_TEXT
       : sock.live
@@ -2599,6 +2634,495 @@
       if (document.activeElement !== els.text) kbClose();
     }, 0);
   });
+
+  // ---------------------------------------------------------------- WhatsApp templates
+  // Once a conversation's 24-hour window has closed, the composer is disabled and the panel
+  // offers the approved templates (template.options: the customer's language first).  The
+  // operator fills each placeholder (its example value shown), sees the text as the customer
+  // will, and sends it (template.send).  "New conversation" starts one with a known WhatsApp
+  // customer the same way (outreach.customers, outreach.start).  A send keeps its client_id
+  // until the server answers for good, so trying again after a dropped connection can never
+  // deliver it twice.  The server renders the real text; the preview here only mirrors it.
+  var tpl = { forId: null, options: null, loading: false, clientId: null, busy: false };
+  var outreach = { customers: [], customer: null, clientId: null, busy: false, timer: null, pending: null };
+
+  function durationWords(ms) {
+    var m = Math.max(0, Math.floor(ms / 60000));
+    if (m < 1) return "less than a minute";
+    var h = Math.floor(m / 60);
+    if (h === 0) return m + " min";
+    return h + " h " + (m % 60) + " min";
+  }
+
+  function renderCountdown(conv, now) {
+    var closes = windowClosesAt(conv);
+    var show = canAct(conv) && closes !== null && closes > now;
+    els.countdown.hidden = !show;
+    if (!show) return;
+    var left = closes - now;
+    els.countdown.textContent = "Window closes in " + durationWords(left);
+    els.countdown.classList.toggle("window-soon", left < 3600 * 1000);
+    els.countdown.title = "Free-form replies are possible until " + new Date(closes).toLocaleString() +
+      "; after that only approved templates.";
+  }
+
+  function paramSlots(t) {
+    var slots = [];
+    var i;
+    for (i = 0; i < (t.header_parameters || 0); i++) slots.push({ part: "Header", n: i + 1, example: t.header_example || "" });
+    for (i = 0; i < (t.body_parameters || 0); i++) {
+      slots.push({ part: "Body", n: i + 1, example: (t.body_examples || [])[i] || "" });
+    }
+    return slots;
+  }
+
+  function currentTemplate(form) {
+    if (!form.templates) return null;
+    for (var i = 0; i < form.templates.length; i++) {
+      if (form.templates[i].id === form.selected) return form.templates[i];
+    }
+    return null;
+  }
+
+  function formValues(form, t) {
+    if (!form.values[t.id]) form.values[t.id] = [];
+    return form.values[t.id];
+  }
+
+  function formReady(form) {
+    var t = currentTemplate(form);
+    if (!t) return false;
+    var values = formValues(form, t);
+    return paramSlots(t).every(function (_, i) {
+      return !!(values[i] && values[i].trim());
+    });
+  }
+
+  function formParameters(form) {
+    var t = currentTemplate(form);
+    var values = formValues(form, t);
+    return paramSlots(t).map(function (_, i) {
+      return (values[i] || "").trim();
+    });
+  }
+
+  // A template picker, its placeholders and the live preview, in form.box.
+  function buildTemplateForm(form) {
+    var box = form.box;
+    box.textContent = "";
+    form.previewNode = null;
+    if (!form.templates || !form.templates.length) {
+      box.appendChild(el("p", "tpl-empty", form.templates
+        ? "There are no approved templates yet: coordinators add them (WhatsApp templates)."
+        : "Loading the approved templates…"));
+      return;
+    }
+    if (!currentTemplate(form)) form.selected = form.templates[0].id;
+    var t = currentTemplate(form);
+    var pick = el("div", "field");
+    var label = el("label", null, "Template");
+    label.htmlFor = form.prefix + "-select";
+    var sel = el("select");
+    sel.id = form.prefix + "-select";
+    form.templates.forEach(function (x) {
+      sel.appendChild(option(String(x.id), x.name + " · " + x.language + " · " + x.category));
+    });
+    sel.value = String(t.id);
+    sel.addEventListener("change", function () {
+      form.selected = Number(sel.value);
+      buildTemplateForm(form);
+      form.onChange();
+      var again = document.getElementById(form.prefix + "-select");
+      if (again) again.focus();
+    });
+    pick.appendChild(label);
+    pick.appendChild(sel);
+    box.appendChild(pick);
+
+    var values = formValues(form, t);
+    var slots = paramSlots(t);
+    if (slots.length) {
+      var grid = el("div", "tpl-params");
+      slots.forEach(function (slot, i) {
+        var f = el("div", "field");
+        var id = form.prefix + "-p" + i;
+        var l = el("label", null, slot.part + " {{" + slot.n + "}}");
+        l.htmlFor = id;
+        var input = el("input");
+        input.id = id;
+        input.type = "text";
+        input.maxLength = 200;
+        input.value = values[i] || "";
+        input.placeholder = slot.example;
+        input.setAttribute("data-index", String(i));
+        var hint = el("p", "field-hint", "Example: " + slot.example);
+        hint.id = id + "-hint";
+        input.setAttribute("aria-describedby", hint.id);
+        input.addEventListener("input", function () {
+          values[i] = input.value;
+          input.removeAttribute("aria-invalid");
+          renderPreview(form);
+          form.onChange();
+        });
+        f.appendChild(l);
+        f.appendChild(input);
+        f.appendChild(hint);
+        grid.appendChild(f);
+      });
+      box.appendChild(grid);
+    }
+    box.appendChild(el("span", "tpl-preview-label", "What the customer receives"));
+    var preview = el("div", "tpl-preview");
+    preview.id = form.prefix + "-preview";
+    form.previewNode = preview;
+    box.appendChild(preview);
+    renderPreview(form);
+  }
+
+  function fillPart(node, text, values, offset) {
+    var re = /\{\{(\d+)\}\}/g;
+    var last = 0;
+    var m;
+    while ((m = re.exec(text))) {
+      node.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var v = values[offset + Number(m[1]) - 1];
+      if (v && v.trim()) node.appendChild(document.createTextNode(v.trim()));
+      else node.appendChild(el("span", "tpl-slot", "{{" + m[1] + "}}"));
+      last = re.lastIndex;
+    }
+    node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderPreview(form) {
+    var t = currentTemplate(form);
+    var node = form.previewNode;
+    if (!t || !node) return;
+    node.textContent = "";
+    var values = formValues(form, t);
+    var parts = [];
+    if (t.header) parts.push({ text: t.header, offset: 0 });
+    parts.push({ text: t.body, offset: t.header_parameters || 0 });
+    if (t.footer) parts.push({ text: t.footer, offset: -1 });
+    parts.forEach(function (p, i) {
+      if (i) node.appendChild(document.createTextNode("\n\n"));
+      if (p.offset < 0) node.appendChild(document.createTextNode(p.text));
+      else fillPart(node, p.text, values, p.offset);
+    });
+    if (t.buttons && t.buttons.length) {
+      var row = el("div", "tpl-buttons");
+      t.buttons.forEach(function (b) {
+        row.appendChild(el("span", null, b.text));
+      });
+      node.appendChild(row);
+    }
+  }
+
+  // --- the panel of the open conversation
+  var panelForm = { box: els.tplForm, prefix: "tpl", templates: null, selected: null, values: {}, onChange: renderTemplateSend };
+
+  function renderTemplatePanel(conv) {
+    var show = !!conv && canAct(conv) && windowClosed(conv);
+    els.tplPanel.hidden = !show;
+    if (!show) return;
+    if (tpl.forId !== conv.id) {
+      tpl.forId = conv.id;
+      tpl.options = null;
+      tpl.loading = false;
+      tpl.clientId = null;
+      tpl.busy = false;
+      setBusy(els.tplSend, false);
+      panelForm.templates = null;
+      panelForm.selected = null;
+      panelForm.values = {};
+      els.tplLang.textContent = "";
+      hideDialogError(els.tplError);
+      buildTemplateForm(panelForm);
+    }
+    if (!tpl.options && !tpl.loading && sock.live) {
+      tpl.loading = true;
+      var sent = request("template-options", { type: "template.options", conversation_id: conv.id }, { conversationId: conv.id });
+      if (!sent) tpl.loading = false;
+    }
+    renderTemplateSend();
+  }
+
+  function renderTemplateSend() {
+    if (tpl.busy) return;
+    els.tplSend.disabled = !(sock.live && formReady(panelForm));
+  }
+
+  function onTemplateOptions(frame) {
+    var info = state.requests.get(frame.request_id);
+    if (info) state.requests.delete(frame.request_id);
+    if (info && info.kind === "outreach-templates") {
+      outreachForm.templates = frame.templates || [];
+      buildTemplateForm(outreachForm);
+      renderOutreachSend();
+      return;
+    }
+    if (!info || info.conversationId !== tpl.forId) return;
+    tpl.loading = false;
+    tpl.options = frame;
+    panelForm.templates = frame.templates || [];
+    els.tplLang.textContent = frame.language ? "The customer writes in " + frame.language + ": those come first" : "";
+    buildTemplateForm(panelForm);
+    renderTemplateSend();
+  }
+
+  els.tplSend.addEventListener("click", function () {
+    var conv = selectedConversation();
+    if (!conv || !canAct(conv) || tpl.busy || !formReady(panelForm)) return;
+    hideDialogError(els.tplError);
+    if (!tpl.clientId) tpl.clientId = uuid4();
+    var t = currentTemplate(panelForm);
+    var sent = request(
+      "template-send",
+      {
+        type: "template.send",
+        conversation_id: conv.id,
+        template_id: t.id,
+        parameters: formParameters(panelForm),
+        client_id: tpl.clientId,
+      },
+      { conversationId: conv.id, templateId: t.id }
+    );
+    if (!sent) {
+      showDialogError(els.tplError, "Not connected: try again once the console is live.");
+      return;
+    }
+    tpl.busy = true;
+    setBusy(els.tplSend, true, "Sending…");
+  });
+
+  function templateSent(info) {
+    if (info.conversationId !== tpl.forId) return;
+    tpl.busy = false;
+    tpl.clientId = null;
+    setBusy(els.tplSend, false);
+    delete panelForm.values[info.templateId];
+    buildTemplateForm(panelForm);
+    renderTemplateSend();
+  }
+
+  function sendFailed(isOutreach, frame) {
+    var form = isOutreach ? outreachForm : panelForm;
+    var box = isOutreach ? els.outreachError : els.tplError;
+    if (isOutreach) {
+      outreach.busy = false;
+      outreach.clientId = null;
+    } else {
+      tpl.busy = false;
+      tpl.clientId = null;
+    }
+    setBusy(isOutreach ? els.outreachSend : els.tplSend, false);
+    var data = frame.data || {};
+    showDialogError(box, errorText(frame));
+    if (data.field === "parameters" && typeof data.index === "number") {
+      var input = form.box.querySelector('input[data-index="' + data.index + '"]');
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      }
+    }
+    if (isOutreach && data.reason === "conversation_open" && data.conversation_id && state.convs.has(data.conversation_id)) {
+      var go = el("button", "link-btn", "Go to the open conversation");
+      go.type = "button";
+      go.addEventListener("click", function () {
+        goToConversation(data.conversation_id);
+      });
+      box.appendChild(go);
+    }
+    if (isOutreach) renderOutreachSend();
+    else renderTemplateSend();
+  }
+
+  function onTemplateRefused(frame, info) {
+    if (info.kind === "template-options") {
+      tpl.loading = false;
+      if (info.conversationId === tpl.forId) {
+        tpl.options = { templates: [] };
+        panelForm.templates = [];
+        buildTemplateForm(panelForm);
+        showDialogError(els.tplError, errorText(frame));
+      }
+      return;
+    }
+    if (info.kind === "outreach-templates") {
+      outreachForm.templates = [];
+      buildTemplateForm(outreachForm);
+      showDialogError(els.outreachError, errorText(frame));
+      return;
+    }
+    if (info.kind === "outreach-search") {
+      outreach.pending = null;
+      els.outreachStatus.textContent = errorText(frame);
+      return;
+    }
+    if (info.kind === "template-send" && info.conversationId !== tpl.forId) {
+      showNotice("Template not sent: " + errorText(frame));
+      return;
+    }
+    sendFailed(info.kind === "outreach-start", frame);
+  }
+
+  // A request in flight when the socket dropped.  A send may or may not have gone: its
+  // client_id is kept, so sending again answers the first one instead of a duplicate.
+  function templateRequestLost(info) {
+    if (info.kind === "template-options") {
+      tpl.loading = false;
+      return;
+    }
+    if (info.kind === "outreach-templates" || info.kind === "outreach-search") {
+      outreach.pending = null;
+      return;
+    }
+    var isOutreach = info.kind === "outreach-start";
+    if (isOutreach) outreach.busy = false;
+    else tpl.busy = false;
+    setBusy(isOutreach ? els.outreachSend : els.tplSend, false);
+    showDialogError(
+      isOutreach ? els.outreachError : els.tplError,
+      "The connection dropped before the server answered. Sending again is safe: it cannot go twice."
+    );
+  }
+
+  // --- outreach: a new conversation with a known WhatsApp customer
+  var outreachForm = { box: els.outreachTpl, prefix: "outreach-tpl", templates: null, selected: null, values: {}, onChange: renderOutreachSend };
+
+  els.outreachOpen.addEventListener("click", function () {
+    hideDialogError(els.outreachError);
+    outreach.customer = null;
+    outreach.customers = [];
+    outreach.clientId = null;
+    outreach.busy = false;
+    setBusy(els.outreachSend, false);
+    els.outreachSearch.value = "";
+    els.outreachResults.textContent = "";
+    els.outreachStatus.textContent = "";
+    outreachForm.templates = null;
+    outreachForm.selected = null;
+    outreachForm.values = {};
+    buildTemplateForm(outreachForm);
+    request("outreach-templates", { type: "template.options" }, {});
+    outreachSearchNow();
+    renderOutreachSend();
+    openModal(els.outreachDialog, els.outreachSearch);
+  });
+
+  els.outreachSearch.addEventListener("input", function () {
+    clearTimeout(outreach.timer);
+    outreach.timer = setTimeout(outreachSearchNow, 200);
+  });
+
+  function outreachSearchNow() {
+    var query = els.outreachSearch.value.trim().slice(0, 100);
+    els.outreachStatus.textContent = "Searching…";
+    outreach.pending = request("outreach-search", { type: "outreach.customers", query: query, limit: 10 }, { query: query });
+    if (!outreach.pending) els.outreachStatus.textContent = "Not connected.";
+  }
+
+  function onOutreachCustomers(frame) {
+    var info = state.requests.get(frame.request_id);
+    if (info) state.requests.delete(frame.request_id);
+    if (frame.request_id !== outreach.pending) return; // an older search answered late
+    outreach.pending = null;
+    outreach.customers = frame.customers || [];
+    if (outreach.customer && !outreach.customers.some(function (c) { return c.id === outreach.customer.id; })) {
+      outreach.customer = null;
+    }
+    renderOutreachCustomers(frame.query);
+    renderOutreachSend();
+  }
+
+  function renderOutreachCustomers(query) {
+    var list = els.outreachResults;
+    list.textContent = "";
+    var n = outreach.customers.length;
+    els.outreachStatus.textContent = n
+      ? (query ? n + " found. Pick one:" : "Recent WhatsApp customers — type a name or number to search.")
+      : "No WhatsApp customer matches. Search by name, or at least 3 digits of the number.";
+    outreach.customers.forEach(function (c) {
+      var li = el("li");
+      var b = el("button", "outreach-customer");
+      b.type = "button";
+      b.setAttribute("data-customer-id", c.id);
+      var who = el("span");
+      who.appendChild(el("strong", null, c.name));
+      who.appendChild(document.createTextNode(" "));
+      who.appendChild(el("span", "outreach-customer-phone", "+" + c.phone));
+      b.appendChild(who);
+      var open = c.open_conversation;
+      if (open) {
+        var mine = !!(state.me && open.operator_id === state.me.id);
+        var visible = state.convs.has(open.id);
+        b.appendChild(el("span", "outreach-customer-note",
+          mine ? "Already open with you — go to it"
+            : "Already open" + (open.operator ? " with " + open.operator.name : ", in the queue")));
+        if (visible) {
+          b.addEventListener("click", function () {
+            goToConversation(open.id);
+          });
+        } else {
+          b.disabled = true;
+        }
+      } else {
+        b.setAttribute("aria-pressed", outreach.customer && outreach.customer.id === c.id ? "true" : "false");
+        b.addEventListener("click", function () {
+          outreach.customer = c;
+          outreach.clientId = null;
+          renderOutreachCustomers(query);
+          renderOutreachSend();
+        });
+      }
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+  }
+
+  function goToConversation(id) {
+    dismissDialog(els.outreachDialog);
+    if (state.convs.has(id)) select(id);
+  }
+
+  function renderOutreachSend() {
+    if (outreach.busy) return;
+    els.outreachSend.disabled = !(sock.live && outreach.customer && formReady(outreachForm));
+  }
+
+  els.outreachForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (outreach.busy || !outreach.customer || !formReady(outreachForm)) return;
+    hideDialogError(els.outreachError);
+    if (!outreach.clientId) outreach.clientId = uuid4();
+    var t = currentTemplate(outreachForm);
+    var sent = request(
+      "outreach-start",
+      {
+        type: "outreach.start",
+        customer_id: outreach.customer.id,
+        template_id: t.id,
+        parameters: formParameters(outreachForm),
+        client_id: outreach.clientId,
+      },
+      { customerName: outreach.customer.name }
+    );
+    if (!sent) {
+      showDialogError(els.outreachError, "Not connected: try again once the console is live.");
+      return;
+    }
+    outreach.busy = true;
+    setBusy(els.outreachSend, true, "Sending…");
+  });
+
+  function outreachStarted(frame, info) {
+    outreach.busy = false;
+    outreach.clientId = null;
+    setBusy(els.outreachSend, false);
+    dismissDialog(els.outreachDialog);
+    if (frame.message && frame.conversation) onMessageCreated(frame.message, frame.conversation);
+    if (frame.conversation && state.convs.has(frame.conversation.id)) select(frame.conversation.id);
+    showNotice("Conversation started with " + (info.customerName || "the customer") + ".", { kind: "info", timeout: 4000 });
+  }
 
   // ---------------------------------------------------------------- composer and keys
   function autoGrow() {
