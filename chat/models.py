@@ -92,6 +92,10 @@ class Conversation(models.Model):
     )
     # How many times the type menu was sent without a recognisable answer.
     type_menu_asked = models.PositiveSmallIntegerField(default=0)
+    # The customer's language as their channel declared it when the conversation opened (the
+    # web chat widget sends the browser's), as a primary subtag ("es"); empty when unknown,
+    # and then the knowledge base guesses from the customer's messages.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="")
     resolution = models.ForeignKey(
         "routing.ResolutionReason",
         null=True,
@@ -147,6 +151,7 @@ CONVERSATION_COLUMNS = (
     "query_type_id",
     "type_menu_asked",
     "resolution_id",
+    "language",
 )
 
 

@@ -152,6 +152,7 @@ def conversation_payload(
         "last_message_id": row["last_message_id"],
         "query_type": query_type,
         "awaiting_type": row["query_type_id"] is None and row["type_menu_asked"] > 0,
+        "language": row["language"] or None,
         "resolution": resolution,
         # null: the channel has no reply window; else when free-form replies stop being
         # allowed (in the past: closed, only templates may go).

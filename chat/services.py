@@ -7,6 +7,7 @@ commit (chat.events).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,6 +52,9 @@ from routing.services import (
     routing_settings_get,
 )
 from scheduling.services import out_of_hours_handle
+
+# A BCP 47 tag's primary language subtag: two or three letters, then the end or a subtag.
+_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:$|[-_])")
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ def inbound_message_receive(
                     display_name=display_name,
                     kind=kind,
                     payload=payload,
+                    language=language,
                 )
             conversation, message = stored
             # Routing before the announcement, so the message reaches the operator who now
@@ -257,9 +262,11 @@ def _inbound_open_and_append(
     display_name: str,
     kind: str,
     payload: dict[str, Any] | None,
+    language: str | None = None,
 ) -> tuple[Conversation, Message, str | None]:
     """A first message from a new customer, or one whose last conversation was closed:
-    the identity, a conversation and the message, on the ORM (routing is the caller's)."""
+    the identity, a conversation and the message, on the ORM (routing is the caller's).
+    A new conversation keeps the language the channel declared (``language_tag``)."""
     identity = customer_identity_ensure(
         channel=channel, external_id=external_id, display_name=display_name
     )
@@ -277,15 +284,20 @@ def _inbound_open_and_append(
     conversation.last_message_at = message.created_at
     conversation.last_message_id = message.id
     conversation.unread_count += 1
-    conversation.save(
-        update_fields=[
-            "last_customer_message_at",
-            "last_message_at",
-            "last_message_id",
-            "unread_count",
-        ]
-    )
+    update = ["last_customer_message_at", "last_message_at", "last_message_id", "unread_count"]
+    declared = language_tag(language)
+    if how == "opened" and declared:
+        conversation.language = declared
+        update.append("language")
+    conversation.save(update_fields=update)
     return conversation, message, how
+
+
+def language_tag(value: str | None) -> str:
+    """The primary language subtag of what a channel declared ("es-ES" → "es"); empty for
+    nothing usable."""
+    match = _LANGUAGE_TAG.match((value or "").strip())
+    return match.group(1).lower() if match else ""
 
 
 def webchat_message_receive(

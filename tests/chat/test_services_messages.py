@@ -282,3 +282,46 @@ def test_closing_frees_a_slot_for_the_oldest_queued_conversation(staff):
     taken = Conversation.objects.get(status="assigned")
     assert taken.customer.identities.get().external_id == "v2"
     assert Conversation.objects.filter(status="queued").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("declared", "tag"),
+    [("es-ES", "es"), ("EN_us", "en"), ("de", "de"), ("", ""), (None, ""), ("1234", "")],
+)
+def test_language_tag_keeps_the_primary_subtag(declared, tag):
+    assert services.language_tag(declared) == tag
+
+
+def test_a_new_conversation_keeps_the_language_its_channel_declared(staff):
+    from knowledge_base.selectors import conversation_language
+
+    staff("op", online=True)
+    services.webchat_message_receive(
+        visitor_id="v-lang", client_id="c1", text="hello, my card is blocked", language="es-ES"
+    )
+    conversation = Conversation.objects.get()
+    assert conversation.language == "es"
+    assert selectors.conversation_dict(conversation)["language"] == "es"
+    # The declared language wins over a guess from the (English) text.
+    assert conversation_language(conversation) == "es"
+    # Later messages on the open conversation do not change it.
+    services.webchat_message_receive(
+        visitor_id="v-lang", client_id="c2", text="still blocked", language="en-GB"
+    )
+    conversation.refresh_from_db()
+    assert conversation.language == "es"
+
+
+def test_without_a_declared_language_the_knowledge_base_guesses(staff):
+    from knowledge_base.selectors import conversation_language
+
+    staff("op", online=True)
+    services.webchat_message_receive(
+        visitor_id="v-guess",
+        client_id="c1",
+        text="hola, necesito ayuda con mi tarjeta bloqueada, por favor",
+    )
+    conversation = Conversation.objects.get()
+    assert conversation.language == ""
+    assert selectors.conversation_dict(conversation)["language"] is None
+    assert conversation_language(conversation) == "es"
