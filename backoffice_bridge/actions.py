@@ -10,8 +10,10 @@ decorated with ``@action_register``; services, views and the console read the re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -21,12 +23,14 @@ from hub.exceptions import ErrorCode, ValidationFailed
 
 PERM_START_ACTIONS = "backoffice_bridge.start_actions"
 PERM_APPROVE_ACTIONS = "backoffice_bridge.approve_actions"
+PERM_ACT_ON_BEHALF = "backoffice_bridge.act_on_behalf"
 
 # Business statuses every type shares (the per-type ones are declared on each class).
 STATUS_APPROVED = "Approved"
 STATUS_REJECTED = "Rejected"
 STATUS_EXPIRED = "Expired"
 STATUS_FAILED = "Failed"
+STATUS_AWAITING_CUSTOMER = "Awaiting Customer Confirmation"
 
 
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "a boolean"}
@@ -138,6 +142,16 @@ class ActionType:
     done_status: ClassVar[str]
     #: Set for temporary actions: the hub's scheduler calls ``revert`` when it elapses.
     reverted_status: ClassVar[str] = ""
+    #: The customer confirms in the chat with a one-time code before anyone decides it
+    #: (the setting BACKOFFICE_CONFIRM_ACTION_TYPES, when set, overrides every type).
+    customer_confirmation: ClassVar[bool] = False
+
+    @classmethod
+    def needs_confirmation(cls) -> bool:
+        configured = getattr(settings, "BACKOFFICE_CONFIRM_ACTION_TYPES", None)
+        if configured is not None:
+            return cls.name in configured
+        return cls.customer_confirmation
 
     @classmethod
     def group(cls) -> str:
@@ -182,6 +196,7 @@ class ActionType:
             "params": [p.describe() for p in cls.params],
             "needs_checker": cls.needs_checker,
             "on_behalf": cls.on_behalf,
+            "needs_confirmation": cls.needs_confirmation(),
             "permission": cls.permission,
             "pending_status": cls.pending_status,
             "done_status": cls.done_status,
@@ -403,3 +418,216 @@ class ResetPassword(ActionType):
     def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
         instructions = (result.get("reset") or {}).get("instructions", "")
         return f"Password reset started for bank user {bank_user_id}. {instructions}".strip()
+
+
+# --- on behalf of the customer (seed 001) ---------------------------------------------------
+#
+# Seed 001 gates these by a staff permission and the customer's recorded consent, on an
+# account that is neither new, locked nor suspended — not by a checker: the representative
+# acts for the customer as the customer would, every step in the audit log.  A bank that
+# wants four eyes as well sets ``needs_checker = True``.
+
+
+@dataclass(frozen=True)
+class AmountParam(Param):
+    """Money: a JSON number or a decimal string, above zero, at most two decimals, kept as
+    a string ("12.50") so no float ever carries it."""
+
+    def maximum(self) -> int | None:
+        # Not a hub setting yet: 1,000,000 unless the bank sets it.
+        if not self.maximum_setting:
+            return None
+        return getattr(settings, self.maximum_setting, 1_000_000)
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"type": "decimal"}
+
+    def clean(self, params: dict[str, Any]) -> Any:
+        name, value = self.name, params.get(self.name)
+        field = f"params.{name}"
+        if value is None:
+            raise ValidationFailed(
+                f"Parameter '{name}' is required.",
+                code=ErrorCode.MISSING_FIELD,
+                field=field,
+                reason="missing",
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValidationFailed(
+                f"Parameter '{name}' must be an amount.",
+                code=ErrorCode.WRONG_TYPE,
+                field=field,
+                reason="wrong_type",
+            )
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationFailed(
+                f"Parameter '{name}' must be an amount.",
+                code=ErrorCode.WRONG_TYPE,
+                field=field,
+                reason="wrong_type",
+            ) from None
+        if not amount.is_finite():
+            raise ValidationFailed(
+                f"Parameter '{name}' must be an amount.", field=field, reason="wrong_type"
+            )
+        if amount < 0:
+            raise ValidationFailed(
+                f"Parameter '{name}' may not be negative.", field=field, reason="negative"
+            )
+        if amount == 0:
+            raise ValidationFailed(
+                f"Parameter '{name}' must be above zero.", field=field, reason="not_positive"
+            )
+        if -amount.as_tuple().exponent > 2:  # type: ignore[operator]
+            raise ValidationFailed(
+                f"Parameter '{name}' has more than two decimals.",
+                field=field,
+                reason="too_many_decimals",
+            )
+        maximum = self.maximum()
+        if maximum is not None and amount > maximum:
+            raise ValidationFailed(
+                f"Parameter '{name}' ({amount}) is above the maximum of {maximum}.",
+                field=field,
+                reason="above_maximum",
+                maximum=maximum,
+            )
+        return str(amount.quantize(Decimal("0.01")))
+
+
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_CHEQUE_NUMBER = re.compile(r"[0-9]{1,12}")
+
+
+@action_register
+class DisputeTransaction(ActionType):
+    """Dispute one transaction of the customer's, on their behalf (seed 001)."""
+
+    name = "dispute_transaction"
+    label = "Dispute a transaction"
+    params = (
+        Param("transaction_id", str, "Transaction id", max_length=64),
+        AmountParam(
+            "amount", str, "Disputed amount", maximum_setting="BACKOFFICE_MAX_DISPUTE_AMOUNT"
+        ),
+        Param(
+            "reason",
+            str,
+            "Why",
+            choices=("unauthorised", "duplicate", "wrong_amount", "not_received", "other"),
+        ),
+        Param("details", str, "What the customer said", required=False, max_length=1000),
+    )
+    on_behalf = True
+    needs_checker = False
+    permission = PERM_ACT_ON_BEHALF
+    pending_status = "To Be Disputed"
+    done_status = "Dispute Opened"
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> None:
+        if not _TRANSACTION_ID.fullmatch(params["transaction_id"]):
+            raise ValidationFailed(
+                "The transaction id may hold letters, digits and . _ : - only.",
+                field="params.transaction_id",
+                reason="bad_format",
+            )
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        return (
+            await client.write(
+                user_path(bank_user_id, "disputes"),
+                idempotency_key=idempotency_key,
+                body={
+                    "transaction_id": params["transaction_id"],
+                    "amount": params["amount"],
+                    "reason": params["reason"],
+                    "details": params.get("details", ""),
+                },
+            )
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        dispute = (result.get("dispute") or {}).get("id", "?")
+        return (
+            f"Dispute {dispute} opened on behalf of bank user {bank_user_id}: transaction "
+            f"{params['transaction_id']}, amount {params['amount']} ({params['reason']})."
+        )
+
+
+@action_register
+class StopCheque(ActionType):
+    """Stop one cheque, or a series first to last (at most BACKOFFICE_MAX_CHEQUE_SERIES
+    cheques), on the customer's behalf (seed 001)."""
+
+    name = "stop_cheque"
+    label = "Stop a cheque"
+    params = (
+        Param("cheque_number", str, "Cheque number (first of a series)", max_length=12),
+        Param("last_cheque_number", str, "Last cheque of a series", required=False, max_length=12),
+        Param("reason", str, "Why", choices=("lost", "stolen", "payment_cancelled", "other")),
+        _NOTE,
+    )
+    on_behalf = True
+    needs_checker = False
+    permission = PERM_ACT_ON_BEHALF
+    pending_status = "To Be Stopped"
+    done_status = "Stopped"
+
+    @staticmethod
+    def series_max() -> int:
+        return int(getattr(settings, "BACKOFFICE_MAX_CHEQUE_SERIES", 50))
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> None:
+        for name in ("cheque_number", "last_cheque_number"):
+            if name in params and not _CHEQUE_NUMBER.fullmatch(params[name]):
+                raise ValidationFailed(
+                    "A cheque number is 1 to 12 digits.",
+                    field=f"params.{name}",
+                    reason="not_digits",
+                )
+        last = params.get("last_cheque_number")
+        if last is None:
+            return
+        first_n, last_n = int(params["cheque_number"]), int(last)
+        if last_n < first_n:
+            raise ValidationFailed(
+                "The last cheque of a series comes after the first.",
+                field="params.last_cheque_number",
+                reason="series_reversed",
+            )
+        maximum = cls.series_max()
+        if last_n - first_n + 1 > maximum:
+            raise ValidationFailed(
+                f"A series stops at most {maximum} cheques ({last_n - first_n + 1} asked).",
+                field="params.last_cheque_number",
+                reason="series_too_long",
+                maximum=maximum,
+            )
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        first = params["cheque_number"]
+        return (
+            await client.write(
+                user_path(bank_user_id, "cheques/stop"),
+                idempotency_key=idempotency_key,
+                body={
+                    "first": first,
+                    "last": params.get("last_cheque_number", first),
+                    "reason": params["reason"],
+                },
+            )
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        first = params["cheque_number"]
+        last = params.get("last_cheque_number")
+        which = f"cheques {first} to {last}" if last and last != first else f"cheque {first}"
+        return f"Stopped {which} on behalf of bank user {bank_user_id} ({params['reason']})."

@@ -1,5 +1,6 @@
-"""Django admin for the back-office bridge: a read-only view of requests and links for
-checkers (``backoffice_bridge.approve_actions``).  Every change goes through the services,
+"""Django admin for the back-office bridge: a read-only view of requests, links and
+consents for checkers (``backoffice_bridge.approve_actions``) and of the audit log for
+admins (``backoffice_bridge.read_audit_log``).  Every change goes through the services,
 so nothing here can add, edit or delete a row."""
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from backoffice_bridge.actions import PERM_APPROVE_ACTIONS
-from backoffice_bridge.models import ActionRequest, CustomerLink
+from backoffice_bridge.models import ActionRequest, AuditEntry, Consent, CustomerLink
 from hub.admin_access import PermissionGated
+from hub.roles import PERM_READ_AUDIT
 
 
 class ReadOnly(PermissionGated):
@@ -47,3 +49,25 @@ class ActionRequestAdmin(ReadOnly, admin.ModelAdmin):
 class CustomerLinkAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("customer", "bank_user_id", "linked_by", "linked_at", "unlinked_at")
     search_fields = ("bank_user_id",)
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("bank_user_id", "customer", "recorded_by", "recorded_at", "expires_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("bank_user_id", "evidence_reference")
+
+
+class AuditReadOnly(ReadOnly):
+    perm = PERM_READ_AUDIT
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}  # not even the bulk "delete selected"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(AuditReadOnly, admin.ModelAdmin):
+    list_display = ("sequence", "at", "actor_name", "actor_role", "action", "outcome")
+    list_filter = ("outcome", "action")
+    search_fields = ("on_behalf_of", "conversation_id", "object_id")
+    ordering = ("-sequence",)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.exceptions import ErrorCode, HubError
+from hub.exceptions import Conflict, ErrorCode, HubError
 
 
 class BackofficeUnavailableError(HubError):
@@ -20,3 +20,20 @@ class BackofficeRefusedError(HubError):
     code = ErrorCode.INVALID_VALUE
     status = 422
     default_message = "The bank's back office refused the request."
+
+
+class ActionDisabled(Conflict):
+    """An on-behalf action for a bank user who is new, locked or suspended: the message is
+    seed 001's ("Disabled as the customer is locked"), ``data.reason`` says which."""
+
+    code = ErrorCode.ACTION_DISABLED
+    default_message = "Disabled for this customer."
+
+
+class ConsentRequired(Conflict):
+    """An on-behalf action without the customer's valid recorded consent for it ("Disabled
+    as the customer has not consented"); ``data.consent`` says none, expired, revoked or
+    out_of_scope."""
+
+    code = ErrorCode.CONSENT_REQUIRED
+    default_message = "Disabled as the customer has not consented"

@@ -1,5 +1,6 @@
-"""Back-office bridge models: the link between a hub customer and a bank user, and the
-maker-checker action requests.
+"""Back-office bridge models: the link between a hub customer and a bank user, the
+maker-checker action requests, the customer's consent to on-behalf actions and the
+append-only, hash-chained audit log.
 
 Rows change only through ``backoffice_bridge.services``; this module holds fields and
 constraints.  The constraints are the last line of the rules the services check first: one
@@ -35,6 +36,10 @@ class CustomerLink(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     unlinked_at = models.DateTimeField(null=True, blank=True)
+    # When ``snapshot`` (and so the bank user's status the eligibility gate reads) was last
+    # read from the back office: at link time, on demand, before an on-behalf action starts
+    # and from the answer of an executed action.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -51,6 +56,8 @@ class CustomerLink(models.Model):
 
 
 class RequestStatus(models.TextChoices):
+    # a sensitive action waits for the customer's one-time code in the chat
+    AWAITING_CONFIRMATION = "awaiting_confirmation", "Awaiting customer confirmation"
     PENDING = "pending", "Pending"  # saved by the maker, waiting for a checker
     PICKED = "picked", "Picked up"  # one checker holds it
     APPROVED = "approved", "Approved"  # committed; the call to the back office is due
@@ -63,6 +70,7 @@ class RequestStatus(models.TextChoices):
 
 #: Statuses in which a request blocks conflicting ones for the same bank user.
 OPEN_STATUSES = (
+    RequestStatus.AWAITING_CONFIRMATION,
     RequestStatus.PENDING,
     RequestStatus.PICKED,
     RequestStatus.APPROVED,
@@ -83,7 +91,7 @@ class ActionRequest(models.Model):
     # Requests sharing a group for one bank user conflict while open (block vs unblock).
     conflict_group = models.CharField(max_length=64)
     status = models.CharField(
-        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+        max_length=32, choices=RequestStatus.choices, default=RequestStatus.PENDING
     )
     # The bank's words for where it is: "To Be Inactivated", "Inactive"…
     business_status = models.CharField(max_length=100)
@@ -109,11 +117,20 @@ class ActionRequest(models.Model):
     revert_claimed_until = models.DateTimeField(null=True, blank=True)
     reverted_at = models.DateTimeField(null=True, blank=True)
     revert_outcome = models.JSONField(default=dict, blank=True)
+    # The customer's confirmation in the chat (types that require it): a SHA-256 of the
+    # one-time code (the code itself is only in the prompt message), until when it is
+    # valid, the prompt's message id, the wrong answers so far, and when it was confirmed.
+    confirmation_code_hash = models.CharField(max_length=64, blank=True, default="")
+    confirmation_expires_at = models.DateTimeField(null=True, blank=True)
+    confirmation_message_id = models.BigIntegerField(null=True, blank=True)
+    confirmation_attempts = models.PositiveIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [
             ("start_actions", "Can link bank users and start back-office actions (maker)"),
             ("approve_actions", "Can pick up, approve and reject back-office actions (checker)"),
+            ("act_on_behalf", "Can start actions on behalf of a consenting customer"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -122,7 +139,15 @@ class ActionRequest(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["bank_user_id", "conflict_group"],
-                condition=Q(status__in=["pending", "picked", "approved", "executing"]),
+                condition=Q(
+                    status__in=[
+                        "awaiting_confirmation",
+                        "pending",
+                        "picked",
+                        "approved",
+                        "executing",
+                    ]
+                ),
                 name="backoffice_one_open_request_per_user_group",
             ),
         ]
@@ -137,3 +162,123 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_type} #{self.pk} ({self.status})"
+
+
+class Consent(models.Model):
+    """A customer's consent to on-behalf actions (seed 001), as recorded by staff: who,
+    when, on what evidence, for which action types (empty: every on-behalf type), until
+    when; revoking keeps the row.  Valid for the bank user it names and the hub customer
+    it was recorded for, so a re-link to another bank user needs a new consent."""
+
+    customer = models.ForeignKey("chat.Customer", on_delete=models.PROTECT, related_name="+")
+    bank_user_id = models.CharField(max_length=64)
+    link = models.ForeignKey(
+        CustomerLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+    conversation = models.ForeignKey(
+        "chat.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Names of on-behalf action types; empty means all of them.
+    scope = models.JSONField(default=list, blank=True)
+    evidence = models.TextField()
+    # e.g. the id of the chat message in which the customer agreed
+    evidence_reference = models.CharField(max_length=200, blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["customer", "bank_user_id", "expires_at"],
+                condition=Q(revoked_at__isnull=True),
+                name="backoffice_consent_live",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"consent #{self.pk} {self.bank_user_id}"
+
+
+class AuditImmutable(Exception):
+    """An attempt to change or delete an audit entry through the ORM."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    """Bulk updates and deletes are refused like single ones (the database triggers refuse
+    them too; this fails earlier with a clearer message)."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditImmutable("audit entries are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit entries are append-only")
+
+
+class AuditEntry(models.Model):
+    """One line of the append-only audit log.  ``hash`` is SHA-256 over the canonical JSON
+    of the entry's fields and ``prev_hash`` (``backoffice_bridge.audit``), so editing,
+    removing or reordering rows breaks the chain ``audit_verify`` walks.  Plain columns,
+    not foreign keys: deleting a user or a conversation must never touch the log.  Written
+    only by ``audit.audit_append``; ``save`` refuses anything but the first insert, and
+    database triggers refuse UPDATE and DELETE (migration 0003)."""
+
+    sequence = models.BigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=200, blank=True, default="")
+    actor_role = models.CharField(max_length=32, blank=True, default="")
+    on_behalf_of = models.CharField(max_length=64, blank=True, default="")
+    conversation_id = models.CharField(max_length=64, blank=True, default="")
+    action = models.CharField(max_length=64)
+    # "ok", or "refused" for an attempt the hub turned down
+    outcome = models.CharField(max_length=16, default="ok")
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.BigIntegerField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        permissions = [("read_audit_log", "Can read and export the back-office audit log")]
+        indexes = [
+            models.Index(fields=["actor_id", "sequence"], name="backoffice_audit_actor"),
+            models.Index(fields=["conversation_id", "sequence"], name="backoffice_audit_conv"),
+            models.Index(fields=["action", "sequence"], name="backoffice_audit_action"),
+            models.Index(fields=["at"], name="backoffice_audit_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # A guard, not logic: the only save is the insert ``audit_append`` makes.
+        if not self._state.adding:
+            raise AuditImmutable("audit entries are append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit entries are append-only")
+
+
+class AuditChainHead(models.Model):
+    """One row (pk 1): the last sequence and hash.  Appends lock it (``SELECT … FOR
+    UPDATE``), which serialises them on every database, and ``audit_verify`` compares it
+    with the last entry, so even removing the newest entries shows."""
+
+    sequence = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="")
+
+    def __str__(self) -> str:
+        return f"head #{self.sequence}"

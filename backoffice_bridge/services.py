@@ -16,6 +16,12 @@ event ``backoffice.action_outcome``: chat has no internal notes yet).
 
 Console events (``chat.events.console_event_append``) go to the conversation's operator
 stream and the supervisors' stream — Coordinators and Admins, who are the checkers.
+
+Every transition appends an audit entry in its transaction, before its console event
+(``backoffice_bridge.audit``); every refused attempt is audited by ``@audited``.  On-behalf
+types are gated by consent and the bank user's status (``selectors.on_behalf_eligibility``)
+and types that need it wait for the customer's confirmation in the chat
+(``backoffice_bridge.confirmation``).
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ from backoffice_bridge.actions import (
     PERM_APPROVE_ACTIONS,
     PERM_START_ACTIONS,
     STATUS_APPROVED,
+    STATUS_AWAITING_CUSTOMER,
     STATUS_EXPIRED,
     STATUS_FAILED,
     STATUS_REJECTED,
     ActionType,
     action_type_get,
 )
+from backoffice_bridge.audit import audit_append, audited
 from backoffice_bridge.client import (
     BackofficeError,
     BackofficeNotConfigured,
@@ -49,13 +57,25 @@ from backoffice_bridge.client import (
     assert_no_transaction,
     backoffice_call,
 )
-from backoffice_bridge.exceptions import BackofficeRefusedError, BackofficeUnavailableError
-from backoffice_bridge.models import OPEN_STATUSES, ActionRequest, CustomerLink, RequestStatus
+from backoffice_bridge.exceptions import (
+    ActionDisabled,
+    BackofficeRefusedError,
+    BackofficeUnavailableError,
+    ConsentRequired,
+)
+from backoffice_bridge.models import (
+    OPEN_STATUSES,
+    ActionRequest,
+    Consent,
+    CustomerLink,
+    RequestStatus,
+)
 from backoffice_bridge.selectors import (
     access_action_request,
     bank_user_dict,
     link_dict,
     live_link,
+    on_behalf_eligibility,
     request_dict,
     staff_label,
 )
@@ -103,6 +123,53 @@ def _translate(exc: BackofficeError, *, field: str = "") -> Exception:
     return BackofficeUnavailableError(reason="backoffice_unavailable", detail=exc.reason)
 
 
+def _state(req: ActionRequest) -> dict[str, Any]:
+    """What the audit log keeps of a request before and after a transition."""
+    return {
+        "status": req.status,
+        "business_status": req.business_status,
+        "checker_id": req.checker_id,
+    }
+
+
+def _audit_request(
+    action: str,
+    req: ActionRequest,
+    *,
+    actor: AbstractBaseUser | None,
+    before: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    audit_append(
+        action=action,
+        actor=actor,
+        conversation_id=req.conversation_id,
+        on_behalf_of=req.bank_user_id,
+        object_type="request",
+        object_id=req.pk,
+        request_id=req.pk,
+        before=before,
+        after=_state(req) | (extra or {}),
+    )
+
+
+def _audit_link(action: str, link: CustomerLink, *, actor: AbstractBaseUser, before: Any) -> None:
+    audit_append(
+        action=action,
+        actor=actor,
+        conversation_id=link.conversation_id,
+        on_behalf_of=link.bank_user_id,
+        object_type="link",
+        object_id=link.pk,
+        before=before,
+        after={
+            "bank_user_id": link.bank_user_id,
+            "status": (link.snapshot or {}).get("status"),
+            "unlinked_at": link.unlinked_at,
+        },
+    )
+
+
 def _announce(kind: str, *, conversation_id: Any, payload: dict[str, Any]) -> None:
     """One console event on the conversation (last write of the transaction)."""
     operator_id = (
@@ -146,6 +213,7 @@ def bank_users_search(
     return [bank_user_dict(u) for u in users]
 
 
+@audited("customer.link")
 def customer_link(
     *, actor: AbstractBaseUser, conversation_id: Any, bank_user_id: str, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -188,16 +256,19 @@ def customer_link(
                     conversation=conversation,
                     linked_by=actor,
                     linked_at=_now(now),
+                    refreshed_at=_now(now),
                 )
         except IntegrityError:
             raise Conflict(
                 "Someone linked this customer at the same moment; reload.", reason="already_linked"
             ) from None
+        _audit_link("customer.link", link, actor=actor, before=None)
         payload = {"link": link_dict(link)}
         _announce("backoffice.customer_linked", conversation_id=conversation.pk, payload=payload)
     return payload["link"]
 
 
+@audited("customer.unlink")
 def customer_unlink(
     *, actor: AbstractBaseUser, conversation_id: Any, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -214,8 +285,73 @@ def customer_unlink(
         link.unlinked_at = _now(now)
         link.unlinked_by = actor
         link.save(update_fields=["unlinked_at", "unlinked_by"])
+        _audit_link("customer.unlink", link, actor=actor, before={"unlinked_at": None})
         payload = {"link": link_dict(link)}
         _announce("backoffice.customer_unlinked", conversation_id=conversation.pk, payload=payload)
+    return payload["link"]
+
+
+def _snapshot_store(
+    link_id: int, user: dict[str, Any], *, at: datetime, actor: AbstractBaseUser | None
+) -> CustomerLink | None:
+    """Store a fresh read of the bank user on the live link (inside a transaction); an
+    audit entry when the status changed.  None when the link ended meanwhile."""
+    link = (
+        CustomerLink.objects.select_for_update(of=("self",))
+        .select_related("linked_by", "unlinked_by")
+        .filter(pk=link_id, unlinked_at__isnull=True)
+        .first()
+    )
+    if link is None:
+        return None
+    before = (link.snapshot or {}).get("status")
+    link.snapshot = bank_user_dict(user)
+    link.refreshed_at = at
+    link.save(update_fields=["snapshot", "refreshed_at"])
+    if before != link.snapshot.get("status"):
+        audit_append(
+            action="customer.status_refresh",
+            actor=actor,
+            conversation_id=link.conversation_id,
+            on_behalf_of=link.bank_user_id,
+            object_type="link",
+            object_id=link.pk,
+            before={"status": before},
+            after={"status": link.snapshot.get("status")},
+        )
+    return link
+
+
+def _bank_user_read(bank_user_id: str) -> dict[str, Any]:
+    try:
+        return backoffice_call(lambda c: c.user_get(user_id=bank_user_id))
+    except BackofficeError as exc:
+        raise _translate(exc, field="bank_user_id") from None
+
+
+@audited("customer.status_refresh")
+def customer_link_refresh(
+    *, actor: AbstractBaseUser, conversation_id: Any, now: datetime | None = None
+) -> dict[str, Any]:
+    """Read the linked bank user again from the back office (the status the eligibility
+    gate uses is the one read last: at link time, here, before an on-behalf action starts
+    and from an executed action's answer).  ``backoffice.link_refreshed``.
+
+    Errors: PermissionDenied (not a maker); NotFound (conversation, no live link);
+    BackofficeUnavailableError.
+    """
+    _require(actor, PERM_START_ACTIONS, "You may not read the bank's users.")
+    conversation = access_conversation(actor=actor, conversation_id=conversation_id)
+    link = live_link(customer_id=conversation.customer_id)
+    if link is None:
+        raise NotFound("The customer is not linked to a bank user.", reason="not_linked")
+    user = _bank_user_read(link.bank_user_id)
+    with transaction.atomic():
+        fresh = _snapshot_store(link.pk, user, at=_now(now), actor=actor)
+        if fresh is None:
+            raise NotFound("The customer is not linked to a bank user.", reason="not_linked")
+        payload = {"link": link_dict(fresh)}
+        _announce("backoffice.link_refreshed", conversation_id=conversation.pk, payload=payload)
     return payload["link"]
 
 
@@ -232,6 +368,27 @@ def _refuse_conflict(req: ActionRequest) -> Conflict:
     )
 
 
+def _refuse_ineligible(
+    action: type[ActionType], link: CustomerLink | None, *, at: datetime
+) -> None:
+    """Consent and status gate of on-behalf types (seed 001): the exact reason or nothing."""
+    consents = []
+    if link is not None:
+        consents = list(
+            Consent.objects.filter(customer_id=link.customer_id, bank_user_id=link.bank_user_id)
+            .order_by("-recorded_at", "-id")
+            .select_for_update(of=("self",))  # a revoke racing the start waits for it
+        )
+    refusal = on_behalf_eligibility(action=action, link=link, consents=consents, at=at)
+    if refusal is None:
+        return
+    data = {"reason": refusal.reason, "action_type": action.name}
+    if refusal.code == "consent_required":
+        raise ConsentRequired(refusal.message, consent=refusal.consent, **data)
+    raise ActionDisabled(refusal.message, **data)
+
+
+@audited("request.create")
 def action_request_create(
     *,
     actor: AbstractBaseUser,
@@ -242,17 +399,35 @@ def action_request_create(
 ) -> dict[str, Any]:
     """The maker's request, saved at once with its business status ("To Be Inactivated")
     and announced to the checkers (``backoffice.request_created``).  A type without a
-    checker is approved by the same step and executed after commit.
+    checker is approved by the same step and executed after commit.  A type that needs
+    the customer's confirmation waits ``awaiting_confirmation`` and the customer gets a
+    one-time code in the chat (``backoffice_bridge.confirmation``).
+
+    On-behalf types re-read the bank user's status from the back office first, then need
+    an active account and a valid consent covering the type: ActionDisabled
+    (``action_disabled``: "Disabled as the customer is new" / locked / suspended) or
+    ConsentRequired (``consent_required``: "… has not consented"; ``data.consent`` none,
+    expired, revoked or out_of_scope).
 
     Errors: ValidationFailed (``action_type`` unknown; ``params.<name>`` missing, wrong
     type, negative, above the bank's maximum…); PermissionDenied (the type's permission);
-    NotFound (conversation); Conflict ``reason`` customer_not_linked, consent_required
-    (on-behalf types: consent is not built yet) or conflicting_request.
+    NotFound (conversation); Conflict ``reason`` customer_not_linked or
+    conflicting_request; BackofficeUnavailableError (an on-behalf status read).  Every
+    refusal is audited.
     """
     action = action_type_get(action_type)
     _require(actor, action.permission, f"You may not start '{action.name}'.")
     cleaned = action.clean(params)
     at = _now(now)
+    if action.on_behalf:
+        # The status at the moment of acting, not the cached one; stored in its own
+        # transaction so the console sees it even when the start is then refused.
+        conversation = access_conversation(actor=actor, conversation_id=conversation_id)
+        current = live_link(customer_id=conversation.customer_id)
+        if current is not None:
+            user = _bank_user_read(current.bank_user_id)
+            with transaction.atomic():
+                _snapshot_store(current.pk, user, at=at, actor=actor)
     with transaction.atomic():
         conversation = access_conversation(actor=actor, conversation_id=conversation_id, lock=True)
         link = live_link(customer_id=conversation.customer_id)
@@ -262,9 +437,7 @@ def action_request_create(
                 reason="customer_not_linked",
             )
         if action.on_behalf:
-            raise Conflict(
-                "On-behalf actions need the customer's recorded consent.", reason="consent_required"
-            )
+            _refuse_ineligible(action, link, at=at)
         open_request = (
             ActionRequest.objects.select_for_update()
             .filter(
@@ -276,7 +449,14 @@ def action_request_create(
         )
         if open_request is not None:
             raise _refuse_conflict(open_request)
-        auto = not action.needs_checker
+        confirm = action.needs_confirmation()
+        auto = not action.needs_checker and not confirm
+        if confirm:
+            status, business = RequestStatus.AWAITING_CONFIRMATION, STATUS_AWAITING_CUSTOMER
+        elif auto:
+            status, business = RequestStatus.APPROVED, STATUS_APPROVED
+        else:
+            status, business = RequestStatus.PENDING, action.pending_status
         req = ActionRequest(
             action_type=action.name,
             params=cleaned,
@@ -284,8 +464,8 @@ def action_request_create(
             customer_id=conversation.customer_id,
             bank_user_id=link.bank_user_id,
             conflict_group=action.group(),
-            status=RequestStatus.APPROVED if auto else RequestStatus.PENDING,
-            business_status=STATUS_APPROVED if auto else action.pending_status,
+            status=status,
+            business_status=business,
             maker=actor,
             created_at=at,
             expires_at=at + timedelta(minutes=settings.BACKOFFICE_REQUEST_TTL_MINUTES),
@@ -304,6 +484,17 @@ def action_request_create(
             if winner is None:
                 raise
             raise _refuse_conflict(winner) from None
+        _audit_request(
+            "request.create",
+            req,
+            actor=actor,
+            before=None,
+            extra={"action_type": action.name, "params": cleaned},
+        )
+        if confirm:
+            from backoffice_bridge.confirmation import confirmation_prompt_send
+
+            confirmation_prompt_send(req=req, conversation=conversation, at=at)
         payload = {"request": request_dict(req)}
         _announce("backoffice.request_created", conversation_id=conversation.pk, payload=payload)
         if auto:
@@ -331,6 +522,12 @@ def _check_decidable(req: ActionRequest, *, actor: AbstractBaseUser, at: datetim
             request_id=req.pk,
             expires_at=req.expires_at.isoformat(),
         )
+    if req.status == RequestStatus.AWAITING_CONFIRMATION:
+        raise Conflict(
+            "The customer has not confirmed this request in the chat yet.",
+            reason="awaiting_confirmation",
+            request_id=req.pk,
+        )
     if req.status not in (RequestStatus.PENDING, RequestStatus.PICKED):
         raise Conflict(
             "The request was already decided.",
@@ -354,6 +551,7 @@ def _checker_step(actor: AbstractBaseUser, request_id: Any) -> ActionRequest:
     return access_action_request(actor=actor, request_id=request_id, lock=True)
 
 
+@audited("request.pick")
 def action_request_pick(
     *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -369,15 +567,18 @@ def action_request_pick(
         _check_decidable(req, actor=actor, at=at)
         if req.status == RequestStatus.PICKED:
             return request_dict(req)
+        before = _state(req)
         req.status = RequestStatus.PICKED
         req.checker = actor
         req.picked_at = at
         req.save(update_fields=["status", "checker", "picked_at"])
+        _audit_request("request.pick", req, actor=actor, before=before)
         payload = {"request": request_dict(req)}
         _announce("backoffice.request_picked", conversation_id=req.conversation_id, payload=payload)
     return payload["request"]
 
 
+@audited("request.release")
 def action_request_release(
     *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -391,10 +592,12 @@ def action_request_release(
         _check_decidable(req, actor=actor, at=at)
         if req.status != RequestStatus.PICKED:
             raise Conflict("Nobody holds this request.", reason="not_picked", request_id=req.pk)
+        before = _state(req)
         req.status = RequestStatus.PENDING
         req.checker = None
         req.picked_at = None
         req.save(update_fields=["status", "checker", "picked_at"])
+        _audit_request("request.release", req, actor=actor, before=before)
         payload = {"request": request_dict(req)}
         _announce(
             "backoffice.request_released", conversation_id=req.conversation_id, payload=payload
@@ -402,6 +605,7 @@ def action_request_release(
     return payload["request"]
 
 
+@audited("request.approve")
 def action_request_approve(
     *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -416,12 +620,14 @@ def action_request_approve(
     with transaction.atomic():
         req = _checker_step(actor, request_id)
         _check_decidable(req, actor=actor, at=at)
+        before = _state(req)
         req.status = RequestStatus.APPROVED
         req.checker = actor
         req.picked_at = req.picked_at or at
         req.decided_at = at
         req.business_status = STATUS_APPROVED
         req.save(update_fields=["status", "checker", "picked_at", "decided_at", "business_status"])
+        _audit_request("request.approve", req, actor=actor, before=before)
         payload = {"request": request_dict(req)}
         _announce(
             "backoffice.request_approved", conversation_id=req.conversation_id, payload=payload
@@ -430,6 +636,7 @@ def action_request_approve(
     return _reload(req.pk)
 
 
+@audited("request.reject")
 def action_request_reject(
     *, actor: AbstractBaseUser, request_id: Any, reason: str, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -448,6 +655,7 @@ def action_request_reject(
     with transaction.atomic():
         req = _checker_step(actor, request_id)
         _check_decidable(req, actor=actor, at=at)
+        before = _state(req)
         req.status = RequestStatus.REJECTED
         req.checker = actor
         req.picked_at = req.picked_at or at
@@ -464,6 +672,7 @@ def action_request_reject(
                 "business_status",
             ]
         )
+        _audit_request("request.reject", req, actor=actor, before=before, extra={"reason": reason})
         payload = {"request": request_dict(req)}
         _announce(
             "backoffice.request_rejected", conversation_id=req.conversation_id, payload=payload
@@ -472,34 +681,41 @@ def action_request_reject(
 
 
 def action_requests_expire(*, now: datetime | None = None, batch: int = 200) -> int:
-    """Scheduler job: pending and picked requests past ``expires_at`` become expired
-    (``backoffice.request_expired``), each in its own short transaction that skips rows
-    a checker holds locked right now (the next run takes them)."""
+    """Scheduler job: pending and picked requests past ``expires_at``, and requests whose
+    customer did not confirm before ``confirmation_expires_at``, become expired
+    (``backoffice.request_expired``, audited as ``request.expire``), each in its own short
+    transaction that skips rows a checker holds locked right now (the next run takes them)."""
     at = _now(now)
-    due = list(
-        ActionRequest.objects.filter(
-            status__in=[RequestStatus.PENDING, RequestStatus.PICKED], expires_at__lte=at
-        ).values_list("pk", flat=True)[:batch]
+    undecided = Q(status__in=[RequestStatus.PENDING, RequestStatus.PICKED], expires_at__lte=at) | Q(
+        status=RequestStatus.AWAITING_CONFIRMATION, confirmation_expires_at__lte=at
     )
+    due = list(ActionRequest.objects.filter(undecided).values_list("pk", flat=True)[:batch])
     expired = 0
     for pk in due:
         with transaction.atomic():
             req = (
                 ActionRequest.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("maker", "checker")
-                .filter(
-                    pk=pk,
-                    status__in=[RequestStatus.PENDING, RequestStatus.PICKED],
-                    expires_at__lte=at,
-                )
+                .filter(undecided, pk=pk)
                 .first()
             )
             if req is None:
                 continue
+            before = _state(req)
+            unconfirmed = req.status == RequestStatus.AWAITING_CONFIRMATION
             req.status = RequestStatus.EXPIRED
             req.business_status = STATUS_EXPIRED
             req.decided_at = at
-            req.save(update_fields=["status", "business_status", "decided_at"])
+            if unconfirmed:
+                req.reason = "The customer did not confirm in time."
+            req.save(update_fields=["status", "business_status", "decided_at", "reason"])
+            _audit_request(
+                "request.expire",
+                req,
+                actor=None,
+                before=before,
+                extra={"unconfirmed": unconfirmed},
+            )
             _announce(
                 "backoffice.request_expired",
                 conversation_id=req.conversation_id,
@@ -544,9 +760,17 @@ def action_request_execute(
     leaves it approved for the sweep until ``BACKOFFICE_EXECUTE_MAX_ATTEMPTS``."""
     assert_no_transaction()
     at = _now(now)
-    if not _claim(request_id, at=at):
-        return None
-    req = ActionRequest.objects.get(pk=request_id)
+    with transaction.atomic():
+        if not _claim(request_id, at=at):
+            return None
+        req = ActionRequest.objects.get(pk=request_id)
+        _audit_request(
+            "request.execute",
+            req,
+            actor=None,
+            before={"status": RequestStatus.APPROVED},
+            extra={"attempt": req.attempts},
+        )
     action = action_type_get(req.action_type)
     try:
         result = backoffice_call(
@@ -562,9 +786,18 @@ def action_request_execute(
         return action_outcome_record(request_id=request_id, result=None, failure=failure)
     except (BackofficeUnavailable, BackofficeNotConfigured) as exc:
         if req.attempts < settings.BACKOFFICE_EXECUTE_MAX_ATTEMPTS:
-            ActionRequest.objects.filter(pk=request_id, status=RequestStatus.EXECUTING).update(
-                status=RequestStatus.APPROVED, executing_since=None
-            )
+            with transaction.atomic():
+                ActionRequest.objects.filter(pk=request_id, status=RequestStatus.EXECUTING).update(
+                    status=RequestStatus.APPROVED, executing_since=None
+                )
+                req.status = RequestStatus.APPROVED
+                _audit_request(
+                    "request.execute_deferred",
+                    req,
+                    actor=None,
+                    before={"status": RequestStatus.EXECUTING},
+                    extra={"attempt": req.attempts, "error": exc.reason},
+                )
             logger.warning("request %s: back office unavailable (%s); retried later", req.pk, exc)
             return None
         failure = {"reason": exc.reason, "code": "unavailable", "status": None}
@@ -591,6 +824,7 @@ def action_outcome_record(
         )
         if req.status != RequestStatus.EXECUTING:
             return request_dict(req)
+        before = _state(req)
         action = action_type_get(req.action_type)
         if failure is None:
             req.status = RequestStatus.DONE
@@ -611,9 +845,26 @@ def action_outcome_record(
         req.save(
             update_fields=["status", "business_status", "outcome", "finished_at", "revert_due_at"]
         )
+        _audit_request(
+            "request.outcome", req, actor=None, before=before, extra={"outcome": req.outcome}
+        )
+        _link_status_from_answer(req, result, at=at)
         payload = {"request": request_dict(req), "note": note, "visibility": "internal"}
         _announce("backoffice.action_outcome", conversation_id=req.conversation_id, payload=payload)
     return payload["request"]
+
+
+def _link_status_from_answer(
+    req: ActionRequest, result: dict[str, Any] | None, *, at: datetime
+) -> None:
+    """An answer that carries the bank user (block, unblock…) refreshes the live link's
+    snapshot, so the eligibility gate sees the status the action just set."""
+    user = (result or {}).get("user")
+    if not isinstance(user, dict) or user.get("id") != req.bank_user_id:
+        return
+    link = live_link(customer_id=req.customer_id)
+    if link is not None and link.bank_user_id == req.bank_user_id:
+        _snapshot_store(link.pk, user, at=at, actor=None)
 
 
 def _revert(action: type[ActionType], req: ActionRequest) -> dict[str, Any]:
@@ -682,6 +933,7 @@ def action_revert_record(
         )
         if req.reverted_at is not None:
             return request_dict(req)
+        before = _state(req)
         action = action_type_get(req.action_type)
         if failure is None:
             req.reverted_at = at
@@ -704,6 +956,13 @@ def action_revert_record(
                 "revert_due_at",
                 "revert_claimed_until",
             ]
+        )
+        _audit_request(
+            "request.revert",
+            req,
+            actor=None,
+            before=before,
+            extra={"ok": failure is None, "revert_outcome": req.revert_outcome},
         )
         payload = {
             "request": request_dict(req),

@@ -4,7 +4,8 @@ A small aiohttp application that plays the bank's back office (the "FintechOS po
 seed 000 and the payment operations of seed 002) for the hub's ``backoffice_bridge``
 client: bank users with statuses (new, active, locked, suspended) and transfer limits,
 block and unblock, temporary limits under the bank's maximum, password resets, payment
-inquiry and claim cases.  Every write needs an ``Idempotency-Key``: a repeated key
+inquiry and claim cases, and the on-behalf operations of seed 001 (transaction disputes,
+stopped cheques).  Every write needs an ``Idempotency-Key``: a repeated key
 answers what the first request answered and never acts twice.  A control API under
 ``/_standin/`` injects failures (5xx N times, hung requests, 4xx with a reason), lists the
 calls it received and resets the state (docs/backoffice.md).
@@ -59,6 +60,8 @@ SEARCH_FIELDS = (
     "system_user_id",
 )
 CASE_KINDS = ("inquiry", "claim")
+#: The most cheques one stop covers at the back office (the hub's own limit is lower).
+CHEQUE_SERIES_LIMIT = 100
 
 DEMO_USERS: tuple[dict[str, Any], ...] = (
     {
@@ -172,6 +175,10 @@ class _State:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     resets: list[dict[str, Any]] = field(default_factory=list)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (user id, cheque number) -> the stop that covers it
+    stopped_cheques: dict[tuple[str, int], str] = field(default_factory=dict)
+    stop_seq: int = 0
     answers: dict[str, _Stored] = field(default_factory=dict)
     faults: deque[_Fault] = field(default_factory=deque)
     calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CALL_LOG_LIMIT))
@@ -185,6 +192,9 @@ class _State:
         self.users = {}
         self.cases = {}
         self.resets = []
+        self.disputes = {}
+        self.stopped_cheques = {}
+        self.stop_seq = 0
         self.answers = {}
         self.faults.clear()
         self.calls.clear()
@@ -518,6 +528,85 @@ async def password_reset(
     return 200, {"reset": reset, "user": copy.deepcopy(user)}
 
 
+def _require_active(user: dict[str, Any]) -> None:
+    if user["status"] != "active":
+        raise _Refusal(409, "invalid_status", f"the user is {user['status']}")
+
+
+async def dispute_open(
+    state: _State, request: web.Request, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """A transaction dispute on the user's behalf (seed 001); one per transaction."""
+    user = _user(state, request)
+    _require_active(user)
+    transaction_id = body.get("transaction_id")
+    if not isinstance(transaction_id, str) or not transaction_id.strip():
+        raise _Refusal(400, "invalid_transaction", "transaction_id is required")
+    try:
+        amount = float(body.get("amount"))  # a string like "12.50"
+    except (TypeError, ValueError):
+        raise _Refusal(400, "invalid_amount", "amount must be a decimal string") from None
+    if not math.isfinite(amount) or amount <= 0:
+        raise _Refusal(422, "invalid_amount", "amount must be above zero")
+    if any(
+        d["user_id"] == user["id"] and d["transaction_id"] == transaction_id
+        for d in state.disputes.values()
+    ):
+        raise _Refusal(409, "already_disputed", "this transaction is already disputed")
+    dispute = {
+        "id": f"DSP{len(state.disputes) + 1:06d}",
+        "user_id": user["id"],
+        "transaction_id": transaction_id,
+        "amount": str(body.get("amount")),
+        "reason": str(body.get("reason", "")),
+        "details": str(body.get("details", "")),
+        "state": "open",
+        "opened_at": _iso(state.now()),
+    }
+    state.disputes[dispute["id"]] = dispute
+    return 201, {"dispute": copy.deepcopy(dispute)}
+
+
+def _cheque(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 12:
+        raise _Refusal(400, "invalid_cheque_number", f"{name} must be 1 to 12 digits")
+    return int(value)
+
+
+async def cheques_stop(
+    state: _State, request: web.Request, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """Stop one cheque (``first`` = ``last``) or a series; a cheque stopped already is a 409."""
+    user = _user(state, request)
+    _require_active(user)
+    first = _cheque(body, "first")
+    last = _cheque(body, "last") if "last" in body else first
+    if last < first:
+        raise _Refusal(422, "invalid_series", "last comes before first")
+    if last - first + 1 > CHEQUE_SERIES_LIMIT:
+        raise _Refusal(
+            422, "series_too_long", f"a stop covers at most {CHEQUE_SERIES_LIMIT} cheques"
+        )
+    numbers = range(first, last + 1)
+    taken = [n for n in numbers if (user["id"], n) in state.stopped_cheques]
+    if taken:
+        raise _Refusal(409, "already_stopped", f"cheque {taken[0]} is already stopped")
+    state.stop_seq += 1
+    stop = {
+        "id": f"STP{state.stop_seq:06d}",
+        "user_id": user["id"],
+        "first": body["first"],
+        "last": body.get("last", body["first"]),
+        "count": len(numbers),
+        "reason": str(body.get("reason", "")),
+        "stopped_at": _iso(state.now()),
+    }
+    for n in numbers:
+        state.stopped_cheques[(user["id"], n)] = stop["id"]
+    return 200, {"stop": stop}
+
+
 async def case_open(
     state: _State, request: web.Request, body: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
@@ -725,6 +814,8 @@ def standin_app(config: StandinConfig) -> web.Application:
                 _api(limits_temporary_revert, write=True),
             ),
             web.post(f"{v1}/users/{{user_id}}/password-reset", _api(password_reset, write=True)),
+            web.post(f"{v1}/users/{{user_id}}/disputes", _api(dispute_open, write=True)),
+            web.post(f"{v1}/users/{{user_id}}/cheques/stop", _api(cheques_stop, write=True)),
             web.post(f"{v1}/cases", _api(case_open, write=True)),
             web.get(f"{v1}/cases/{{case_id}}", _api(case_get, write=False)),
             web.get(f"{v1}/limits/maximum", _api(maximum_get, write=False)),

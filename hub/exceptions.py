@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     STALE_VERSION = "stale_version"  # someone else saved the same settings first
     # a free-form reply outside the channel's customer-service window (WhatsApp: 24 h)
     REPLY_WINDOW_CLOSED = "reply_window_closed"
+    # back-office on-behalf actions (docs/backoffice.md): the bank user is new, locked or
+    # suspended, or the customer has no valid recorded consent for the action
+    ACTION_DISABLED = "action_disabled"
+    CONSENT_REQUIRED = "consent_required"
     INTERNAL_ERROR = "internal_error"
     METHOD_NOT_ALLOWED = "method_not_allowed"
 

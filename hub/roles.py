@@ -39,10 +39,14 @@ PERM_MANAGE_HSM = "hsm.manage_templates"  # write, submit, approve and retire HS
 # who see the requests arrive live on the supervisors' stream.
 PERM_START_ACTIONS = "backoffice_bridge.start_actions"
 PERM_APPROVE_ACTIONS = "backoffice_bridge.approve_actions"
+# Seed 001: acting on behalf of a consenting customer (dispute, stop a cheque) is for the
+# contact center's representatives and administrators; admins read the audit log.
+PERM_ACT_ON_BEHALF = "backoffice_bridge.act_on_behalf"
+PERM_READ_AUDIT = "backoffice_bridge.read_audit_log"
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: [PERM_HANDLE],
-    Role.CONTACT_CENTER: [PERM_HANDLE, PERM_START_ACTIONS],
+    Role.CONTACT_CENTER: [PERM_HANDLE, PERM_START_ACTIONS, PERM_ACT_ON_BEHALF],
     Role.COORDINATOR: [
         PERM_HANDLE,
         PERM_SUPERVISE,
@@ -67,6 +71,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_FORCE_DERIVATION,
         PERM_START_ACTIONS,
         PERM_APPROVE_ACTIONS,
+        PERM_ACT_ON_BEHALF,
+        PERM_READ_AUDIT,
     ],
 }
 

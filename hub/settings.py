@@ -253,6 +253,25 @@ BACKOFFICE_EXECUTE_MAX_ATTEMPTS = _env_int("BACKOFFICE_EXECUTE_MAX_ATTEMPTS", 5)
 BACKOFFICE_TEMPORARY_LIMITS_HOURS = _env_int("BACKOFFICE_TEMPORARY_LIMITS_HOURS", 24)
 BACKOFFICE_MAX_DAILY_TRANSFER = _env_int("BACKOFFICE_MAX_DAILY_TRANSFER", 50_000)
 BACKOFFICE_MAX_SINGLE_TRANSFER = _env_int("BACKOFFICE_MAX_SINGLE_TRANSFER", 20_000)
+# Cheque stops: the longest series (first to last) one request may stop.
+BACKOFFICE_MAX_CHEQUE_SERIES = _env_int("BACKOFFICE_MAX_CHEQUE_SERIES", 50)
+# Consent for on-behalf actions: its default and longest validity.
+BACKOFFICE_CONSENT_DAYS = _env_int("BACKOFFICE_CONSENT_DAYS", 90)
+BACKOFFICE_CONSENT_MAX_DAYS = _env_int("BACKOFFICE_CONSENT_MAX_DAYS", 365)
+# Action types that wait for the customer's one-time confirmation in the chat (comma-
+# separated codes, e.g. "temporary_limits,reset_password"; unset: each type's own default,
+# none today), how long the code lives and how many wrong answers reject the request.
+BACKOFFICE_CONFIRM_ACTION_TYPES = (
+    [
+        code.strip()
+        for code in os.environ["BACKOFFICE_CONFIRM_ACTION_TYPES"].split(",")
+        if code.strip()
+    ]
+    if "BACKOFFICE_CONFIRM_ACTION_TYPES" in os.environ
+    else None
+)
+BACKOFFICE_CONFIRM_MINUTES = _env_int("BACKOFFICE_CONFIRM_MINUTES", 10)
+BACKOFFICE_CONFIRM_MAX_ATTEMPTS = _env_int("BACKOFFICE_CONFIRM_MAX_ATTEMPTS", 3)
 
 LOGGING = {
     "version": 1,

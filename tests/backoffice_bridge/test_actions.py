@@ -111,12 +111,25 @@ def test_unknown_type():
 
 def test_declarations():
     described = {t.name: t.describe() for t in action_types()}
-    assert set(described) == {"block_user", "unblock_user", "temporary_limits", "reset_password"}
+    assert set(described) == {
+        "block_user",
+        "unblock_user",
+        "temporary_limits",
+        "reset_password",
+        "dispute_transaction",
+        "stop_cheque",
+    }
     assert described["block_user"]["pending_status"] == "To Be Inactivated"
     assert described["block_user"]["done_status"] == "Inactive"
     assert described["temporary_limits"]["temporary_hours"] == 24
     assert described["reset_password"]["needs_checker"] is False
-    assert all(d["on_behalf"] is False for d in described.values())
+    on_behalf = {name for name, d in described.items() if d["on_behalf"]}
+    assert on_behalf == {"dispute_transaction", "stop_cheque"}
+    assert all(
+        described[name]["permission"] == "backoffice_bridge.act_on_behalf"
+        and described[name]["needs_checker"] is False  # seed 001: consent, permission, audit
+        for name in on_behalf
+    )
     assert action_type_get("block_user").group() == action_type_get("unblock_user").group()
 
 
