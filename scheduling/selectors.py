@@ -7,14 +7,17 @@ operator now?"); ``opening_hours_today_text`` feeds the knowledge base's reply v
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
+import holidays as holidays_lib
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from hub.exceptions import NotFound, PermissionDenied
+from hub.exceptions import NotFound, PermissionDenied, ValidationFailed
 from hub.roles import PERM_MANAGE_HOURS
 from routing.models import QueryType
 from scheduling import hours as logic
@@ -251,3 +254,116 @@ def hours_preview(
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=rules.tz)
     return {**logic.preview(rules, moment).as_dict(), "schedule_id": schedule.pk}
+
+
+# --- public holidays ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HolidayLookup:
+    """A country's (and region's) public holidays of a year, as the ``holidays`` package
+    names them; ``source`` is what imported special days record (``holidays:ES-MD``)."""
+
+    country: str
+    subdivision: str | None
+    year: int
+    source: str
+    days: tuple[tuple[date, str], ...]
+
+
+def holidays_lookup(
+    *, country: str, year: int, subdivision: str | None = None, language: str | None = None
+) -> HolidayLookup:
+    """Ask the ``holidays`` package.  Raises ValidationFailed: year outside 1900-2200,
+    unknown country or subdivision (``data.allowed``: the country's subdivisions)."""
+    if not 1900 <= year <= 2200:
+        raise ValidationFailed("year must be between 1900 and 2200.", field="year")
+    country = country.strip().upper()
+    subdivision = (subdivision or "").strip().upper() or None
+    try:
+        found = holidays_lib.country_holidays(
+            country, subdiv=subdivision, years=year, language=language
+        )
+    except NotImplementedError as exc:
+        wrong = "subdivision" if subdivision and "subdiv" in str(exc).lower() else "country"
+        supported = holidays_lib.list_supported_countries()
+        data: dict[str, Any] = {"field": wrong, "reason": f"unknown_{wrong}"}
+        if wrong == "subdivision":
+            data["allowed"] = sorted(supported.get(country, []))
+        raise ValidationFailed(
+            f"The holidays package does not know {wrong} "
+            f"'{subdivision if wrong == 'subdivision' else country}'.",
+            **data,
+        ) from None
+    source = f"holidays:{country}" + (f"-{subdivision}" if subdivision else "")
+    days = tuple((day, name[:120]) for day, name in sorted(found.items()))
+    return HolidayLookup(country, subdivision, year, source, days)
+
+
+def special_day_dates_in_year(*, schedule_id: int, year: int) -> set[date]:
+    """The dates of a year that already have a (one-off) special day: an import skips them."""
+    return set(
+        SpecialDay.objects.filter(schedule_id=schedule_id, date__year=year).values_list(
+            "date", flat=True
+        )
+    )
+
+
+def holidays_preview(
+    *,
+    actor: AbstractBaseUser | None,
+    query_type_code: str | None,
+    country: str,
+    year: int,
+    subdivision: str | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
+    """What ``services.holidays_import`` would do now, without writing: each holiday with
+    ``taken`` (a special day already covers its date, so it would be skipped) and the
+    counts.  Raises PermissionDenied, NotFound (no schedule for the scope) and
+    ValidationFailed as ``holidays_lookup``."""
+    hours_access(actor)
+    schedule = schedule_require(query_type=query_type_by_code(query_type_code))
+    lookup = holidays_lookup(country=country, year=year, subdivision=subdivision, language=language)
+    taken = special_day_dates_in_year(schedule_id=schedule.pk, year=year)
+    days = [
+        {"date": day.isoformat(), "label": name, "taken": day in taken} for day, name in lookup.days
+    ]
+    skipped = sum(1 for item in days if item["taken"])
+    return {
+        "country": lookup.country,
+        "subdivision": lookup.subdivision,
+        "year": year,
+        "source": lookup.source,
+        "holidays": days,
+        "new": len(days) - skipped,
+        "skipped": skipped,
+    }
+
+
+def time_zone_names() -> list[str]:
+    """The IANA time zones a schedule accepts, sorted (the page's suggestions)."""
+    return sorted(name for name in available_timezones() if "/" in name or name == "UTC")
+
+
+def _country_name(module: str, code: str) -> str:
+    return module.replace("_", " ").title() if module else code
+
+
+def holiday_countries(*, actor: AbstractBaseUser | None) -> list[dict[str, Any]]:
+    """The countries the ``holidays`` package knows (ISO 3166 alpha-2), by name, with their
+    subdivision codes: the choices of the holidays import."""
+    hours_access(actor)
+    names: dict[str, str] = {}
+    try:  # the registry is the package's own table of module → (class, alpha-2, alpha-3)
+        from holidays.registry import COUNTRIES
+
+        for module, entry in COUNTRIES.items():
+            names[entry[1]] = _country_name(module, entry[1])
+    except (ImportError, AttributeError, IndexError):  # another layout: codes only
+        names = {}
+    supported = holidays_lib.list_supported_countries(include_aliases=False)
+    countries = [
+        {"code": code, "name": names.get(code, code), "subdivisions": sorted(subdivisions)}
+        for code, subdivisions in supported.items()
+        if len(code) == 2
+    ]
+    return sorted(countries, key=lambda item: item["name"])

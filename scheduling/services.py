@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import holidays as holidays_lib
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import formats, timezone, translation
@@ -28,6 +27,7 @@ from routing.services import resolution_check
 from scheduling import hours as logic
 from scheduling.models import Autoreply, OutOfHoursRecord, Schedule, SpecialDay, WeeklyInterval
 from scheduling.selectors import (
+    holidays_lookup,
     hours_access,
     hours_of,
     query_type_by_code,
@@ -35,6 +35,7 @@ from scheduling.selectors import (
     schedule_for_scope,
     schedule_governing,
     schedule_require,
+    special_day_dates_in_year,
     special_day_dict,
 )
 
@@ -453,42 +454,20 @@ def holidays_import(
     """
     hours_access(actor)
     query_type = query_type_by_code(query_type_code)
-    if not 1900 <= year <= 2200:
-        raise ValidationFailed("year must be between 1900 and 2200.", field="year")
-    country = country.strip().upper()
-    subdivision = (subdivision or "").strip().upper() or None
-    try:
-        found = holidays_lib.country_holidays(
-            country, subdiv=subdivision, years=year, language=language
-        )
-    except NotImplementedError as exc:
-        wrong = "subdivision" if subdivision and "subdiv" in str(exc).lower() else "country"
-        supported = holidays_lib.list_supported_countries()
-        data: dict[str, Any] = {"field": wrong, "reason": f"unknown_{wrong}"}
-        if wrong == "subdivision":
-            data["allowed"] = sorted(supported.get(country, []))
-        raise ValidationFailed(
-            f"The holidays package does not know {wrong} "
-            f"'{subdivision if wrong == 'subdivision' else country}'.",
-            **data,
-        ) from None
-    source = f"holidays:{country}" + (f"-{subdivision}" if subdivision else "")
+    lookup = holidays_lookup(country=country, year=year, subdivision=subdivision, language=language)
+    source = lookup.source
     created: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     with transaction.atomic():
         schedule = schedule_require(query_type=query_type)
         Schedule.objects.select_for_update().filter(pk=schedule.pk).first()
-        taken = set(
-            SpecialDay.objects.filter(schedule=schedule, date__year=year).values_list(
-                "date", flat=True
-            )
-        )
-        for day, name in sorted(found.items()):
+        taken = special_day_dates_in_year(schedule_id=schedule.pk, year=year)
+        for day, name in lookup.days:
             if day in taken:
                 skipped.append({"date": day.isoformat(), "label": name})
                 continue
             row = SpecialDay.objects.create(
-                schedule=schedule, date=day, closed=True, label=name[:120], source=source
+                schedule=schedule, date=day, closed=True, label=name, source=source
             )
             created.append(special_day_dict(row))
     return {"created": created, "skipped": skipped, "source": source}

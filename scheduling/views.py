@@ -1,9 +1,13 @@
-"""HTTP transport for scheduling: the coordinators' REST API for opening hours.
+"""HTTP transport for scheduling: the coordinators' REST API for opening hours, and the
+coordinators' opening-hours page that is built on it.
 
-Each view parses the request, lets ``staff_api`` check the login and calls one service or
-selector, which checks ``scheduling.manage_hours``; HubErrors become ``{code, message,
+Each API view parses the request, lets ``staff_api`` check the login and calls one service
+or selector, which checks ``scheduling.manage_hours``; HubErrors become ``{code, message,
 data}`` in ``hub.errors.HubErrorMiddleware``.  The scope is ``?query_type=<code>`` (a type's
 override) or nothing (the global schedule).
+
+The page (``/coordinator/hours/``) is a shell: its script reads and writes everything
+through the API above, so the rules live in one place (the services).
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hub.errors import parse_json_body
-from hub.exceptions import ErrorCode, ValidationFailed
+from hub.exceptions import ErrorCode, PermissionDenied, ValidationFailed
+from hub.roles import role_of
 from hub.schemas import field
 from hub.views import staff_api
 from scheduling import selectors, services
@@ -47,6 +54,22 @@ def _special_day_fields(body: dict[str, Any]) -> dict[str, Any]:
         "recurring_yearly": field(body, "recurring_yearly", bool, required=False, default=False),
         "label": field(body, "label", str, required=False, default="", max_length=120),
     }
+
+
+@require_GET
+@login_required
+def hours_page(request: HttpRequest) -> HttpResponse:
+    """The coordinators' opening-hours page; 403 (an HTML page saying why) without
+    ``scheduling.manage_hours``."""
+    try:
+        selectors.hours_access(request.user)
+    except PermissionDenied:
+        return render(request, "scheduling/hours_forbidden.html", status=403)
+    return render(
+        request,
+        "scheduling/hours.html",
+        {"role": role_of(request.user), "time_zones": selectors.time_zone_names()},
+    )
 
 
 @require_GET
@@ -143,3 +166,34 @@ def api_preview(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         selectors.hours_preview(actor=request.user, query_type_code=_scope(request), at=at)
     )
+
+
+def _holidays_query(request: HttpRequest) -> dict[str, Any]:
+    country = request.GET.get("country", "").strip()
+    if not country:
+        raise ValidationFailed(
+            "Query parameter 'country' is required.", code=ErrorCode.MISSING_FIELD, field="country"
+        )
+    return {
+        "country": country[:8],
+        "year": _int_param(request, "year"),
+        "subdivision": request.GET.get("subdivision", "")[:16] or None,
+        "language": request.GET.get("language", "")[:16] or None,
+    }
+
+
+@require_GET
+@staff_api
+def api_holidays_preview(request: HttpRequest) -> JsonResponse:
+    """What the holidays import would add (nothing is written)."""
+    return JsonResponse(
+        selectors.holidays_preview(
+            actor=request.user, query_type_code=_scope(request), **_holidays_query(request)
+        )
+    )
+
+
+@require_GET
+@staff_api
+def api_holiday_countries(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"countries": selectors.holiday_countries(actor=request.user)})
