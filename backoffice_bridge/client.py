@@ -19,13 +19,14 @@ import atexit
 import contextlib
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+
+from hub.http import http_session, http_session_close
 
 logger = logging.getLogger(__name__)
 
@@ -95,33 +96,6 @@ def config_from_settings() -> ClientConfig:
         attempts=max(1, settings.BACKOFFICE_ATTEMPTS),
         backoff_seconds=settings.BACKOFFICE_BACKOFF_SECONDS,
     )
-
-
-# --- one session per event loop ------------------------------------------------------------
-
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def http_session() -> aiohttp.ClientSession:
-    """The session of the running loop, created on first use."""
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
-    if session is None or session.closed:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=50),
-            timeout=aiohttp.ClientTimeout(total=120),  # bounds a forgotten per-call timeout
-        )
-        _sessions[loop] = session
-    return session
-
-
-async def http_session_close() -> None:
-    """Close the running loop's session (shutdown, tests)."""
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None and not session.closed:
-        await session.close()
 
 
 # --- the client ----------------------------------------------------------------------------

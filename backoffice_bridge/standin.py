@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import os
-import signal
 import time
 import unicodedata
 from collections import deque
@@ -38,6 +37,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+
+from hub.standin_server import app_served, serve_until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -848,15 +849,8 @@ async def run_standin(
 ) -> AsyncIterator[StandinServer]:
     """Serve the stand-in on ``host:port`` (0 = a free port) for the ``async with`` block."""
     app = standin_app(config)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-        bound_port = runner.addresses[0][1]
-        shown = f"[{host}]" if ":" in host else host
-        yield StandinServer(url=f"http://{shown}:{bound_port}", app=app)
-    finally:
-        await runner.cleanup()
+    async with app_served(app, host=host, port=port) as url:
+        yield StandinServer(url=url, app=app)
 
 
 # -- command line -------------------------------------------------------------------------
@@ -882,17 +876,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _serve(config: StandinConfig, host: str, port: int) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
-    async with run_standin(config, host=host, port=port) as server:
-        print(f"backoffice stand-in on {server.url}", flush=True)
-        await stop.wait()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m backoffice_bridge.standin``."""
     args = _parse_args(argv)
@@ -900,7 +883,11 @@ def main(argv: list[str] | None = None) -> int:
     config = StandinConfig(
         token=args.token, max_daily_transfer=args.max_daily, max_single_transfer=args.max_single
     )
-    asyncio.run(_serve(config, args.host, args.port))
+    asyncio.run(
+        serve_until_signalled(
+            standin_app(config), host=args.host, port=args.port, name="backoffice stand-in"
+        )
+    )
     return 0
 
 

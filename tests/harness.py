@@ -6,6 +6,7 @@ Everything binds to 127.0.0.1 and is torn down by the caller (use the context ma
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,12 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from hub.serve import daphne_command
@@ -246,3 +249,46 @@ def api_token(base_http: str, username: str, password: str) -> str:
     if status != 201:
         raise RuntimeError(f"token request failed: {status} {body}")
     return body["token"]
+
+
+class ThreadedApp:
+    """An aiohttp app (a stand-in for an external system) served on a free loopback port
+    from a background thread with its own event loop, for synchronous tests:
+    ``with ThreadedApp(make_app) as server: server.url``."""
+
+    def __init__(self, make_app: Callable[[], Any], *, name: str = "standin") -> None:
+        self.url = ""
+        self._make_app = make_app
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        from hub.standin_server import app_served
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            async with app_served(self._make_app()) as url:
+                self.url = url
+                self._ready.set()
+                await self._stop.wait()
+
+        try:
+            asyncio.run(serve())
+        except BaseException as exc:  # reported by __enter__
+            self._error = exc
+            self._ready.set()
+
+    def __enter__(self) -> ThreadedApp:
+        self._thread.start()
+        if not self._ready.wait(15) or self._error is not None:
+            raise RuntimeError(f"the stand-in did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)

@@ -30,9 +30,9 @@ from typing import Any, TypeVar
 from asgiref.sync import SyncToAsync
 
 from chat.channels.base import OutboundItem, SendResult
-from chat.channels.http import http_session_close
 from chat.channels.registry import adapter_for
 from hub.asyncdb import run_db
+from hub.http import http_session_close
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from chat.channels.base import (
     WebhookBatch,
     WebhookRejected,
 )
-from chat.channels.http import http_session
+from hub.http import http_session
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

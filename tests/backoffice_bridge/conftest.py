@@ -7,9 +7,7 @@ Every wait is bounded; nothing patches the HTTP client.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from backoffice_bridge.standin import StandinConfig, run_standin
+from backoffice_bridge.standin import StandinConfig, standin_app
+from tests.harness import ThreadedApp
 
 TOKEN = "test-backoffice-token"
 
@@ -39,43 +38,12 @@ def http(
     return status, json.loads(payload) if payload else None
 
 
-class Standin:
+class Standin(ThreadedApp):
     """The stand-in served from a background thread with its own event loop."""
 
     def __init__(self) -> None:
         self.config = StandinConfig(token=TOKEN)
-        self.url = ""
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="bo-standin", daemon=True)
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            self._loop = asyncio.get_running_loop()
-            async with run_standin(self.config) as server:
-                self.url = server.url
-                self._ready.set()
-                await self._stop.wait()
-
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:  # reported by __enter__
-            self._error = exc
-            self._ready.set()
-
-    def __enter__(self) -> Standin:
-        self._thread.start()
-        if not self._ready.wait(15) or self._error is not None:
-            raise RuntimeError(f"the stand-in did not start: {self._error!r}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+        super().__init__(lambda: standin_app(self.config), name="bo-standin")
 
     # --- the API, as the bank's other systems would call it --------------------------
     def api(

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from chat import delivery, services
 from chat.channels.base import SendResult, StatusUpdate
-from chat.channels.http import http_session_close
 from chat.channels.outbox import outbox_dispatch, outbox_sweep
 from chat.models import ConsoleEvent, Conversation, EarlyStatus, Message
+from hub.http import http_session_close
 from tests.chat.whatsapp_support import (
     WEBHOOK_PATH,
     http,

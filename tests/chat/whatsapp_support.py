@@ -7,11 +7,9 @@ Every wait is bounded (``wait_for``); nothing patches an HTTP client.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +18,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chat.channels.whatsapp_standin import StandinConfig, run_standin
+from chat.channels.whatsapp_standin import StandinConfig, standin_app
+from tests.harness import ThreadedApp
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -88,7 +87,7 @@ def configure_settings(settings: Any, standin_url: str) -> None:
         setattr(settings, name, value)
 
 
-class Standin:
+class Standin(ThreadedApp):
     """The stand-in served from a background thread with its own event loop."""
 
     def __init__(self, webhook_url: str, **config: Any) -> None:
@@ -101,38 +100,7 @@ class Standin:
             api_version=API_VERSION,
             **config,
         )
-        self.url = ""
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="standin", daemon=True)
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            self._loop = asyncio.get_running_loop()
-            async with run_standin(self.config) as server:
-                self.url = server.url
-                self._ready.set()
-                await self._stop.wait()
-
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:  # reported by __enter__
-            self._error = exc
-            self._ready.set()
-
-    def __enter__(self) -> Standin:
-        self._thread.start()
-        if not self._ready.wait(15) or self._error is not None:
-            raise RuntimeError(f"the stand-in did not start: {self._error!r}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(15)
+        super().__init__(lambda: standin_app(self.config), name="whatsapp-standin")
 
     # --- control API -----------------------------------------------------------------
     def call(self, method: str, path: str, body: Any = None) -> Any:

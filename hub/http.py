@@ -1,12 +1,13 @@
-"""The one aiohttp ClientSession of the process, for the channels' provider APIs
-(infrastructure).
+"""The one aiohttp ClientSession of the process, for the external systems the hub calls:
+the channels' provider APIs and the bank's back office (infrastructure).
 
 A session owns a connection pool and belongs to the event loop it was created in, so it is
 created lazily in the running loop on first use and reused by every send of that loop.  A
 web process has one loop (daphne's), so one session; it is closed when the server shuts
 down (a Twisted "before shutdown" trigger, as daphne does not speak ASGI lifespan) and at
 interpreter exit otherwise.  A process that runs no server (``run_scheduler``) sends from
-one private loop thread (``chat.channels.outbox``), so it too has one session.
+one private loop thread (``chat.channels.outbox``, ``backoffice_bridge.client``), each
+with its session.
 """
 
 from __future__ import annotations
