@@ -7,18 +7,16 @@ version check and the history hold here exactly as in the API.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpRequest
 
 from hsm import services
 from hsm.models import Status, Template, TemplateHistory
-from hub.admin_access import PermissionGated
-from hub.exceptions import HubError, ValidationFailed
+from hub.admin_access import PermissionGated, ServiceBackedAdmin
+from hub.exceptions import ValidationFailed
 from hub.roles import PERM_MANAGE_HSM
 
 CONTENT = (
@@ -106,14 +104,8 @@ class HistoryInline(PermissionGated, admin.TabularInline):
         return False
 
 
-def _form_field(error: HubError, form: forms.Form) -> str | None:
-    """``body_examples[1]`` → ``body_examples``, ``buttons[0].text`` → ``buttons``."""
-    name = re.split(r"[\[.]", str(error.data.get("field") or ""), maxsplit=1)[0]
-    return name if name in form.fields else None
-
-
 @admin.register(Template)
-class TemplateAdmin(PermissionGated, admin.ModelAdmin):
+class TemplateAdmin(ServiceBackedAdmin, PermissionGated, admin.ModelAdmin):
     perm = PERM_MANAGE_HSM
     form = TemplateForm
     inlines = (HistoryInline,)
@@ -124,55 +116,8 @@ class TemplateAdmin(PermissionGated, admin.ModelAdmin):
     ordering = ("name", "language")
     actions = ["retire"]
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).filter(retired_at__isnull=True)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retire instead (the action below): the history stays
-
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, **kwargs)
-        actor = request.user
-
-        class CheckedForm(form_class):  # type: ignore[misc, valid-type]
-            def clean(self) -> dict[str, Any]:
-                cleaned = super().clean()
-                if self.errors:
-                    return cleaned
-                try:
-                    _dry_run(lambda: self.save_through_services(actor))
-                except HubError as error:
-                    name = _form_field(error, self)
-                    raise forms.ValidationError(
-                        {name: error.message} if name else error.message
-                    ) from None
-                return cleaned
-
-        return CheckedForm
-
-    def save_model(self, request: HttpRequest, obj: Template, form: Any, change: bool) -> None:
-        saved = form.save_through_services(request.user)
-        obj.pk = saved.pk
-        obj.refresh_from_db()
-        form.instance = obj
-
     @admin.action(description="Retire the selected templates")
     def retire(self, request: HttpRequest, queryset: Any) -> None:
         for template in queryset:
             services.template_retire(actor=request.user, template_id=template.pk)
         messages.success(request, "Retired.")
-
-
-class _Rollback(Exception):
-    pass
-
-
-def _dry_run(action: Any) -> None:
-    """Run ``action`` in a transaction that is always rolled back, so the form shows the
-    services' refusals as field errors before anything is saved."""
-    try:
-        with transaction.atomic():
-            action()
-            raise _Rollback
-    except _Rollback:
-        pass

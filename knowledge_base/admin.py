@@ -13,8 +13,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from hub.admin_access import PermissionGated
-from hub.exceptions import HubError
+from hub.admin_access import PermissionGated, ServiceBackedAdmin
 from hub.roles import PERM_MANAGE_KB
 from knowledge_base import services
 from knowledge_base.models import Reply
@@ -62,7 +61,7 @@ class ReplyForm(forms.ModelForm):
 
 
 @admin.register(Reply)
-class ReplyAdmin(PermissionGated, admin.ModelAdmin):
+class ReplyAdmin(ServiceBackedAdmin, PermissionGated, admin.ModelAdmin):
     perm = PERM_MANAGE_KB
     form = ReplyForm
     list_display = ("shortcut", "title", "language", "active", "position", "usage_count")
@@ -72,41 +71,7 @@ class ReplyAdmin(PermissionGated, admin.ModelAdmin):
     readonly_fields = ("usage_count", "version", "position")
     ordering = ("position", "id")
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).filter(retired_at__isnull=True)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # retire instead (the action below): usage counts stay
-
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, **kwargs)
-        actor = request.user
-
-        class CheckedForm(form_class):  # type: ignore[misc, valid-type]
-            def clean(self) -> dict[str, Any]:
-                cleaned = super().clean()
-                if self.errors:
-                    return cleaned
-                try:
-                    with_rollback(lambda: self.save_through_services(actor))
-                except HubError as error:
-                    field_name = error.data.get("field")
-                    if field_name == "query_type_ids":
-                        field_name = "query_types"
-                    if field_name not in self.fields:
-                        field_name = None
-                    raise forms.ValidationError(
-                        {field_name: error.message} if field_name else error.message
-                    ) from None
-                return cleaned
-
-        return CheckedForm
-
-    def save_model(self, request: HttpRequest, obj: Reply, form: Any, change: bool) -> None:
-        saved = form.save_through_services(request.user)
-        obj.pk = saved.pk
-        obj.refresh_from_db()
-        form.instance = obj
+    error_field_aliases = {"query_type_ids": "query_types"}
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return None  # the services set the query types
@@ -117,20 +82,3 @@ class ReplyAdmin(PermissionGated, admin.ModelAdmin):
             services.reply_retire(actor=request.user, reply_id=reply.pk)
 
     actions = ["retire"]
-
-
-class _Rollback(Exception):
-    pass
-
-
-def with_rollback(action: Any) -> None:
-    """Run ``action`` in a transaction that is always rolled back: a dry run of the
-    services, so the admin form shows their refusals as field errors."""
-    from django.db import transaction
-
-    try:
-        with transaction.atomic():
-            action()
-            raise _Rollback
-    except _Rollback:
-        pass
