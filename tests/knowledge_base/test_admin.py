@@ -18,7 +18,7 @@ def _form(**overrides: str) -> dict[str, str]:
         "title": "Card blocked",
         "shortcut": "/card-blocked",
         "language": "en",
-        "body": "Hello {{customer.first_name | \"there\"}}, your card is blocked.",
+        "body": 'Hello {{customer.first_name | "there"}}, your card is blocked.',
         "active": "on",
         "loaded_version": "",
     }
