@@ -292,3 +292,24 @@ class ThreadedApp:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(15)
+
+
+def sqlite_probe_results(probe_module: str, var_dir: Path) -> dict:
+    """Run a scenario probe (``python -m probe_module``) in its own process on a freshly
+    migrated SQLite file under ``var_dir`` — the embedded default with its real migrations,
+    not the suite's PostgreSQL — and return the results it printed."""
+    env = hub_env(None, None, HUB_VAR_DIR=str(var_dir))
+    migrate(env)
+    proc = subprocess.run(
+        [PYTHON, "-m", probe_module],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert output["vendor"] == "sqlite"
+    return output["results"]

@@ -169,7 +169,6 @@ def test_the_admin_is_read_only(linked, client, staff):
     assert AuditEntry.objects.get().action == "customer.link"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger name is PostgreSQL's")
 def test_verify_reports_an_edited_row(linked, bo):
     _flow(linked)
     _tamper(f'UPDATE {TABLE} SET after = \'{{"status": "rejected"}}\' WHERE sequence = 4')
@@ -177,7 +176,6 @@ def test_verify_reports_an_edited_row(linked, bo):
     assert "entry 4 (hash_mismatch)" in message and "3 entries before it hold" in message
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger name is PostgreSQL's")
 def test_verify_reports_an_edit_that_recomputed_its_hash(linked, bo):
     _flow(linked)
     row = AuditEntry.objects.values().get(sequence=3)
@@ -190,7 +188,6 @@ def test_verify_reports_an_edit_that_recomputed_its_hash(linked, bo):
     assert "entry 4 (broken_link)" in _verify_fails()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger name is PostgreSQL's")
 def test_verify_reports_a_deleted_row(linked, bo):
     _flow(linked)
     _tamper(f"DELETE FROM {TABLE} WHERE sequence = 5")
@@ -198,7 +195,6 @@ def test_verify_reports_a_deleted_row(linked, bo):
     assert "entry 5 (missing)" in message and "the next one found is 6" in message
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger name is PostgreSQL's")
 def test_verify_reports_the_newest_row_deleted(linked, bo):
     _flow(linked)
     _tamper(f"DELETE FROM {TABLE} WHERE sequence = 8")
@@ -206,7 +202,6 @@ def test_verify_reports_the_newest_row_deleted(linked, bo):
     assert "entry 8 (missing)" in message and "chain head says 8" in message
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger name is PostgreSQL's")
 def test_verify_reports_a_reordered_row(linked, bo):
     _flow(linked)
     # Entries 3 and 4 swap places (the sequence is unique: through a free number).
@@ -218,7 +213,6 @@ def test_verify_reports_a_reordered_row(linked, bo):
     assert "entry 3 (broken_link)" in _verify_fails()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrency needs PostgreSQL")
 def test_concurrent_appends_form_one_unforked_chain(db):
     threads, per_thread = 8, 10
     barrier = threading.Barrier(threads)

@@ -10,7 +10,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from backoffice_bridge import selectors, services
@@ -162,7 +161,6 @@ def test_reject_needs_a_reason(linked):
     assert missing.value.data == {"field": "reason", "reason": "missing"}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 def test_two_checkers_approving_at_once_execute_once(linked, bo):
     req = _create(linked)
     barrier = threading.Barrier(2)

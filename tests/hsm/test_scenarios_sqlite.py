@@ -3,33 +3,15 @@ migrated SQLite file (the real migrations), not on the suite's PostgreSQL."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
-from tests.harness import PYTHON, ROOT, hub_env, migrate
+from tests.harness import sqlite_probe_results
 from tests.hsm import scenarios
 
 
 @pytest.fixture(scope="module")
 def sqlite_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    var_dir = tmp_path_factory.mktemp("hsm-sqlite")
-    env = hub_env(None, None, HUB_VAR_DIR=str(var_dir))
-    migrate(env)
-    proc = subprocess.run(
-        [PYTHON, "-m", "tests.hsm.sqlite_probe"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    output = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert output["vendor"] == "sqlite"
-    return output["results"]
+    return sqlite_probe_results("tests.hsm.sqlite_probe", tmp_path_factory.mktemp("hsm-sqlite"))
 
 
 @pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
