@@ -28,7 +28,10 @@ class HubPermissions(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [("manage_staff_users", "Can create, edit and delete staff users")]
+        permissions = [
+            ("manage_staff_users", "Can create, edit and delete staff users"),
+            ("view_dashboard", "Can read the analytics dashboard"),
+        ]
 
     def __str__(self) -> str:
         return "hub permissions"

@@ -27,6 +27,7 @@ class Role(StrEnum):
 PERM_HANDLE = "chat.handle_conversation"  # answer the conversations assigned to you
 PERM_SUPERVISE = "chat.supervise_conversations"  # watch every conversation live
 PERM_MANAGE_USERS = "hub.manage_staff_users"
+PERM_VIEW_DASHBOARD = "hub.view_dashboard"  # the analytics dashboard (seed 002)
 PERM_DERIVE = "routing.derive_conversations"  # transfer one conversation to another operator
 PERM_BATCH_DERIVE = "routing.batch_derive"  # move all of an operator's conversations at once
 PERM_FORCE_DERIVATION = "routing.force_derivation"  # transfer beyond the target's capacity
@@ -57,6 +58,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_MANAGE_HSM,
         PERM_START_ACTIONS,
         PERM_APPROVE_ACTIONS,
+        PERM_VIEW_DASHBOARD,
     ],
     Role.ADMIN: [
         PERM_HANDLE,
@@ -73,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_APPROVE_ACTIONS,
         PERM_ACT_ON_BEHALF,
         PERM_READ_AUDIT,
+        PERM_VIEW_DASHBOARD,
     ],
 }
 
