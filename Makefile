@@ -25,7 +25,7 @@ seed: migrate
 run: seed
 	@echo ""
 	@echo "  Hub demo:  http://127.0.0.1:$(PORT)/console/   (customer side: http://127.0.0.1:$(PORT)/webchat/)"
-	@echo "  Logins:    admin, coordinator, operator1, operator2 — password: demo"
+	@echo "  Logins:    admin, coordinator, operator1, operator2, contact, inquiry, claimagent, payadmin — password: demo"
 	@echo ""
 	HUB_DEMO=1 PORT=$(PORT) $(BIN)/python -m hub.demo
 

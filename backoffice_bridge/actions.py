@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from backoffice_bridge.client import BackofficeClient, user_path
 from hub.exceptions import ErrorCode, ValidationFailed
@@ -31,6 +32,7 @@ STATUS_REJECTED = "Rejected"
 STATUS_EXPIRED = "Expired"
 STATUS_FAILED = "Failed"
 STATUS_AWAITING_CUSTOMER = "Awaiting Customer Confirmation"
+STATUS_CANCELLED = "Cancelled"
 
 
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "a boolean"}
@@ -145,6 +147,13 @@ class ActionType:
     #: The customer confirms in the chat with a one-time code before anyone decides it
     #: (the setting BACKOFFICE_CONFIRM_ACTION_TYPES, when set, overrides every type).
     customer_confirmation: ClassVar[bool] = False
+    #: The customer's message when the action is done, per language (a primary subtag,
+    #: "en", "es"…; English is the fallback), with ``str.format`` fields from
+    #: ``customer_message_fields``.  Empty: the type tells the customer nothing.
+    customer_messages: ClassVar[dict[str, str]] = {}
+    #: Whether the customer is told by default; the maker chooses per request
+    #: (``notify_customer``).  Only meaningful with ``customer_messages``.
+    notify_customer: ClassVar[bool] = False
 
     @classmethod
     def needs_confirmation(cls) -> bool:
@@ -203,6 +212,8 @@ class ActionType:
             "temporary_hours": (
                 cls.duration().total_seconds() / 3600 if cls.duration() is not None else None
             ),
+            "customer_message": bool(cls.customer_messages),
+            "notify_customer": cls.notifies_by_default(),
         }
 
     @classmethod
@@ -228,6 +239,37 @@ class ActionType:
     def note(cls, *, bank_user_id: str, params: dict[str, Any], result: dict[str, Any]) -> str:
         """The internal note posted on the conversation when it is done."""
         return f"{cls.label}: done for bank user {bank_user_id}."
+
+    @classmethod
+    def notifies_by_default(cls) -> bool:
+        return cls.notify_customer and bool(cls.customer_messages)
+
+    @classmethod
+    def customer_message_fields(
+        cls, *, language: str, params: dict[str, Any], result: dict[str, Any], at: datetime
+    ) -> dict[str, Any]:
+        """The fields ``customer_messages`` may use (override): the parameters."""
+        return dict(params)
+
+    @classmethod
+    def customer_message(
+        cls, *, language: str, params: dict[str, Any], result: dict[str, Any], at: datetime
+    ) -> tuple[str, str] | None:
+        """``(language, text)`` telling the customer the action is done, in ``language``
+        when the type has that translation (else English), or None (nothing to say)."""
+        lang = language if language in cls.customer_messages else "en"
+        template = cls.customer_messages.get(lang)
+        if template is None:
+            return None
+        fields = cls.customer_message_fields(language=lang, params=params, result=result, at=at)
+        return lang, template.format_map(_Fields(fields))
+
+
+class _Fields(dict[str, Any]):
+    """Format fields where a missing one renders empty rather than failing the outcome."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 _REGISTRY: dict[str, type[ActionType]] = {}
@@ -281,6 +323,17 @@ class BlockUser(ActionType):
     conflict_group = "user_status"
     pending_status = "To Be Inactivated"
     done_status = "Inactive"
+    notify_customer = True
+    customer_messages = {
+        "en": (
+            "For your security, your online banking access has been blocked. "
+            "To unblock it, contact us again."
+        ),
+        "es": (
+            "Por su seguridad, hemos bloqueado su acceso a la banca en línea. "
+            "Para desbloquearlo, vuelva a contactarnos."
+        ),
+    }
 
     @classmethod
     async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
@@ -307,6 +360,11 @@ class UnblockUser(ActionType):
     conflict_group = "user_status"
     pending_status = "To Be Activated"
     done_status = "Active"
+    notify_customer = True
+    customer_messages = {
+        "en": "Your online banking access is active again.",
+        "es": "Su acceso a la banca en línea vuelve a estar activo.",
+    }
 
     @classmethod
     async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
@@ -346,10 +404,26 @@ class TemporaryLimits(ActionType):
     pending_status = "To Be Changed (Temporary Limits)"
     done_status = "Temporary Limits Active"
     reverted_status = "Limits Reverted"
+    notify_customer = True
+    customer_messages = {
+        "en": (
+            "Your transfer limits have been changed for {hours} hours: up to {daily_transfer} "
+            "a day and {single_transfer} per transfer. Then your usual limits apply again."
+        ),
+        "es": (
+            "Hemos cambiado sus límites de transferencia durante {hours} horas: hasta "
+            "{daily_transfer} al día y {single_transfer} por transferencia. Después vuelven "
+            "a aplicarse sus límites habituales."
+        ),
+    }
 
     @classmethod
     def duration(cls) -> timedelta:
         return timedelta(hours=settings.BACKOFFICE_TEMPORARY_LIMITS_HOURS)
+
+    @classmethod
+    def customer_message_fields(cls, *, language, params, result, at):  # type: ignore[override]
+        return dict(params) | {"hours": f"{cls.duration().total_seconds() / 3600:g}"}
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> None:
@@ -405,6 +479,40 @@ class ResetPassword(ActionType):
     conflict_group = "password"
     pending_status = "To Be Reset"
     done_status = "Password Reset Sent"
+    # How the customer completes it: what the back office sent, and for how long.
+    notify_customer = True
+    customer_messages = {
+        "en": "We have sent {delivery}{validity}. Use it to choose a new password.",
+        "es": "Le hemos enviado {delivery}{validity}. Úselo para elegir una nueva contraseña.",
+    }
+    _DELIVERY: ClassVar[dict[str, dict[str, str]]] = {
+        "en": {
+            "sms": "a one-time code by SMS to your registered mobile number",
+            "email": "a reset link to your registered e-mail",
+            "": "a one-time code to your registered contact details",
+        },
+        "es": {
+            "sms": "un código de un solo uso por SMS a su número de móvil registrado",
+            "email": "un enlace de restablecimiento a su correo electrónico registrado",
+            "": "un código de un solo uso a sus datos de contacto registrados",
+        },
+    }
+    _VALIDITY: ClassVar[dict[str, str]] = {
+        "en": "; it is valid for {minutes} minutes",
+        "es": "; es válido durante {minutes} minutos",
+    }
+
+    @classmethod
+    def customer_message_fields(cls, *, language, params, result, at):  # type: ignore[override]
+        reset = result.get("reset") or {}
+        phrases = cls._DELIVERY.get(language, cls._DELIVERY["en"])
+        delivery = phrases.get(str(reset.get("delivery") or ""), phrases[""])
+        validity = ""
+        expires = parse_datetime(str(reset.get("expires_at") or ""))
+        if expires is not None and expires.tzinfo is not None and expires > at:
+            minutes = max(1, round((expires - at).total_seconds() / 60))
+            validity = cls._VALIDITY.get(language, cls._VALIDITY["en"]).format(minutes=minutes)
+        return {"delivery": delivery, "validity": validity}
 
     @classmethod
     async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
@@ -525,6 +633,21 @@ class DisputeTransaction(ActionType):
     permission = PERM_ACT_ON_BEHALF
     pending_status = "To Be Disputed"
     done_status = "Dispute Opened"
+    notify_customer = True
+    customer_messages = {
+        "en": (
+            "We have opened dispute {dispute_id} for transaction {transaction_id} "
+            "({amount}). We will keep you informed."
+        ),
+        "es": (
+            "Hemos abierto la reclamación {dispute_id} por la operación {transaction_id} "
+            "({amount}). Le mantendremos informado."
+        ),
+    }
+
+    @classmethod
+    def customer_message_fields(cls, *, language, params, result, at):  # type: ignore[override]
+        return dict(params) | {"dispute_id": (result.get("dispute") or {}).get("id", "")}
 
     @classmethod
     def check(cls, params: dict[str, Any]) -> None:
@@ -577,6 +700,21 @@ class StopCheque(ActionType):
     permission = PERM_ACT_ON_BEHALF
     pending_status = "To Be Stopped"
     done_status = "Stopped"
+    notify_customer = True
+    customer_messages = {
+        "en": "We have stopped {cheques} (reference {stop_id}).",
+        "es": "Hemos bloqueado {cheques} (referencia {stop_id}).",
+    }
+
+    @classmethod
+    def customer_message_fields(cls, *, language, params, result, at):  # type: ignore[override]
+        first, last = params["cheque_number"], params.get("last_cheque_number")
+        series = bool(last and last != first)
+        if language == "es":
+            cheques = f"los cheques {first} a {last}" if series else f"el cheque {first}"
+        else:
+            cheques = f"cheques {first} to {last}" if series else f"cheque {first}"
+        return {"cheques": cheques, "stop_id": (result.get("stop") or {}).get("id", "")}
 
     @staticmethod
     def series_max() -> int:
@@ -631,3 +769,170 @@ class StopCheque(ActionType):
         last = params.get("last_cheque_number")
         which = f"cheques {first} to {last}" if last and last != first else f"cheque {first}"
         return f"Stopped {which} on behalf of bank user {bank_user_id} ({params['reason']})."
+
+
+# --- payment inquiry and claim cases (seed 002) ---------------------------------------------
+#
+# A payment contributor (``open_cases``: the contact center) opens the case from the
+# conversation; the back office gives it its reference and the hub runs the workflow
+# (``backoffice_bridge.cases``: tasks routed to inquiry or claim agents, the claim's debit
+# approval).  No checker for opening: the claim's money moves only after its own debit
+# approval by a claim agent who neither opened nor investigated it.  Set ``needs_checker``
+# to put the opening itself under four eyes too.
+
+PERM_OPEN_CASES = "backoffice_bridge.open_cases"
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class _CaseAmount(AmountParam):
+    """An amount that may be left out (``required=False``)."""
+
+    def clean(self, params: dict[str, Any]) -> Any:
+        if params.get(self.name) is None and not self.required:
+            return None
+        return super().clean(params)
+
+
+class _OpenCase(ActionType):
+    """Opening a payment case at the back office; the hub's record and its first task are
+    created when the back office answered (``on_done``, inside the outcome's transaction)."""
+
+    case_kind: ClassVar[str]
+    needs_checker = False
+    permission = PERM_OPEN_CASES
+    pending_status = "To Be Opened"
+    done_status = "Case Opened"
+    customer_messages = {
+        "en": 'We opened case {reference} about "{subject}". We will keep you informed here.',
+        "es": 'Hemos abierto el caso {reference} sobre "{subject}". Le informaremos por aquí.',
+    }
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> None:
+        if "amount" in params and "currency" not in params:
+            raise ValidationFailed(
+                "An amount needs its currency.",
+                code=ErrorCode.MISSING_FIELD,
+                field="params.currency",
+                reason="missing",
+            )
+        if "currency" in params:
+            params["currency"] = params["currency"].upper()
+            if not _CURRENCY.fullmatch(params["currency"]):
+                raise ValidationFailed(
+                    "The currency is a three-letter ISO 4217 code (EUR, USD…).",
+                    field="params.currency",
+                    reason="bad_format",
+                )
+        reference = params.get("transaction_reference")
+        if reference is not None and not _TRANSACTION_ID.fullmatch(reference):
+            raise ValidationFailed(
+                "The transaction reference may hold letters, digits and . _ : - only.",
+                field="params.transaction_reference",
+                reason="bad_format",
+            )
+        raw_date = params.get("transaction_date")
+        if raw_date is not None:
+            try:
+                day = datetime.strptime(raw_date, "%Y-%m-%d").date()
+            except ValueError:
+                day = None
+            if day is None or not _DATE.fullmatch(raw_date):
+                raise ValidationFailed(
+                    "The transaction date is a date YYYY-MM-DD.",
+                    field="params.transaction_date",
+                    reason="bad_format",
+                )
+            from django.utils import timezone
+
+            if day > timezone.localdate():
+                raise ValidationFailed(
+                    "The transaction date may not be in the future.",
+                    field="params.transaction_date",
+                    reason="in_the_future",
+                )
+
+    @classmethod
+    async def execute(cls, client, *, bank_user_id, params, idempotency_key):  # type: ignore[override]
+        return (
+            await client.write(
+                "/api/v1/cases",
+                idempotency_key=idempotency_key,
+                body={
+                    "kind": cls.case_kind,
+                    "user_id": bank_user_id,
+                    "subject": params["subject"],
+                    "details": {k: v for k, v in params.items() if k != "subject"},
+                },
+            )
+        ).body
+
+    @classmethod
+    def note(cls, *, bank_user_id, params, result):  # type: ignore[override]
+        reference = (result.get("case") or {}).get("id", "?")
+        return (
+            f"{'Payment inquiry' if cls.case_kind == 'inquiry' else 'Claim'} case {reference} "
+            f"opened for bank user {bank_user_id}: {params['subject']}."
+        )
+
+    @classmethod
+    def customer_message_fields(cls, *, language, params, result, at):  # type: ignore[override]
+        return dict(params) | {"reference": (result.get("case") or {}).get("id", "")}
+
+    @classmethod
+    def on_done(cls, *, req: Any, result: dict[str, Any], at: datetime) -> None:
+        """The hub's case record, its first task routed (``cases.case_record_opened``)."""
+        from backoffice_bridge.cases import case_record_opened
+
+        case_record_opened(request=req, result=result, kind=cls.case_kind, at=at)
+
+
+_SUBJECT = Param("subject", str, "Subject", max_length=200)
+_CURRENCY_PARAM = Param("currency", str, "Currency (ISO 4217)", required=False, max_length=3)
+_TRANSACTION_DATE = Param(
+    "transaction_date", str, "Transaction date (YYYY-MM-DD)", required=False, max_length=10
+)
+_CASE_DETAILS = Param("details", str, "What the customer said", required=False, max_length=2000)
+
+
+@action_register
+class PaymentInquiry(_OpenCase):
+    """A payment inquiry case: where is a payment, why was it charged (seed 002)."""
+
+    name = "payment_inquiry"
+    label = "Open a payment inquiry case"
+    case_kind = "inquiry"
+    params = (
+        _SUBJECT,
+        _CaseAmount(
+            "amount",
+            str,
+            "Amount",
+            required=False,
+            maximum_setting="BACKOFFICE_MAX_CASE_AMOUNT",
+        ),
+        _CURRENCY_PARAM,
+        Param("transaction_reference", str, "Transaction reference", required=False, max_length=64),
+        _TRANSACTION_DATE,
+        _CASE_DETAILS,
+    )
+
+
+@action_register
+class PaymentClaim(_OpenCase):
+    """A claim case: the customer claims a transaction's amount back; credited after a
+    claim agent's debit approval (seed 002)."""
+
+    name = "payment_claim"
+    label = "Open a claim case"
+    case_kind = "claim"
+    params = (
+        _SUBJECT,
+        _CaseAmount("amount", str, "Claimed amount", maximum_setting="BACKOFFICE_MAX_CASE_AMOUNT"),
+        Param("currency", str, "Currency (ISO 4217)", max_length=3),
+        Param("transaction_reference", str, "Transaction reference", max_length=64),
+        _TRANSACTION_DATE,
+        _CASE_DETAILS,
+    )

@@ -41,6 +41,8 @@ from hub.exceptions import HubError, PermissionDenied, ValidationFailed
 from hub.roles import PERM_READ_AUDIT, PERM_START_ACTIONS, Role, role_of
 
 GENESIS = "0" * 64
+#: What an entry's ``outcome`` may be: done, or an attempt the hub turned down.
+AUDIT_OUTCOMES = ("ok", "refused")
 #: Fields covered by the hash, in the canonical form's key order (sorted anyway).
 HASHED_FIELDS = (
     "sequence",
@@ -359,10 +361,11 @@ def audit_entries_query(
     conversation_id: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    outcome: str | None = None,
 ) -> Any:
     """The filtered entries, newest first (``since`` inclusive, ``until`` exclusive; a
-    plain date as ``until`` includes that day).  PermissionDenied without
-    ``backoffice_bridge.read_audit_log`` (admins)."""
+    plain date as ``until`` includes that day; ``outcome`` "ok" or "refused").
+    PermissionDenied without ``backoffice_bridge.read_audit_log`` (admins)."""
     if not actor.has_perm(PERM_READ_AUDIT):
         raise PermissionDenied("Only administrators read the audit log.")
     qs = AuditEntry.objects.all()
@@ -376,6 +379,12 @@ def audit_entries_query(
         qs = qs.filter(at__gte=_moment(since, name="since", end=False))
     if until:
         qs = qs.filter(at__lt=_moment(until, name="until", end=True))
+    if outcome:
+        if outcome not in AUDIT_OUTCOMES:
+            raise ValidationFailed(
+                f"'outcome' must be one of: {', '.join(AUDIT_OUTCOMES)}.", field="outcome"
+            )
+        qs = qs.filter(outcome=outcome)
     return qs.order_by("-sequence")
 
 

@@ -7,9 +7,11 @@ from hub.exceptions import Conflict, ErrorCode, HubError
 
 class BackofficeUnavailableError(HubError):
     """The back office did not answer (5xx, timeouts, connection errors) after the client's
-    bounded retries, or is not configured.  ``data.reason`` says which."""
+    bounded retries, or is not configured: ``503 backoffice_unavailable``, ``data.reason``
+    ``backoffice_unavailable`` or ``backoffice_not_configured`` (a client retries later;
+    nothing was changed at the bank by a read)."""
 
-    code = ErrorCode.INTERNAL_ERROR
+    code = ErrorCode.BACKOFFICE_UNAVAILABLE
     status = 503
     default_message = "The bank's back office is not answering; try again in a moment."
 

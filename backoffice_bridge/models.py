@@ -66,6 +66,7 @@ class RequestStatus(models.TextChoices):
     EXECUTING = "executing", "Executing"  # claimed by one executor; the call is in flight
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"  # withdrawn by its maker before anyone decided
 
 
 #: Statuses in which a request blocks conflicting ones for the same bank user.
@@ -282,3 +283,207 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.sequence}"
+
+
+# --- payment inquiry and claim cases (seed 002) ---------------------------------------------
+#
+# A case is opened at the back office by an action request (types ``payment_inquiry`` and
+# ``payment_claim``); the hub keeps its own record to run the workflow: the case's tasks,
+# routed to inquiry or claim agents by the payment admin's assignment rules, and a debit
+# approval step for claims.  Rows change only through ``backoffice_bridge.cases``.
+
+
+class CaseKind(models.TextChoices):
+    INQUIRY = "inquiry", "Payment inquiry"
+    CLAIM = "claim", "Claim"
+
+
+class CaseState(models.TextChoices):
+    OPEN = "open", "Open"  # opened, the current task not picked up yet
+    IN_PROGRESS = "in_progress", "In progress"  # an agent works on the current task
+    AWAITING_DEBIT_APPROVAL = "awaiting_debit_approval", "Awaiting debit approval"
+    RESOLVED = "resolved", "Resolved"
+
+
+class CaseResolution(models.TextChoices):
+    ANSWERED = "answered", "Answered"  # an inquiry answered
+    CREDITED = "credited", "Credited"  # a claim settled after its debit was approved
+    DECLINED = "declined", "Declined"  # a claim whose debit was rejected
+
+
+class Case(models.Model):
+    """A payment inquiry or claim case of a bank user, opened from a conversation; its
+    ``reference`` is the back office's case id."""
+
+    request = models.OneToOneField(ActionRequest, on_delete=models.PROTECT, related_name="case")
+    reference = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=CaseKind.choices)
+    state = models.CharField(max_length=32, choices=CaseState.choices, default=CaseState.OPEN)
+    resolution = models.CharField(
+        max_length=16, choices=CaseResolution.choices, blank=True, default=""
+    )
+    subject = models.CharField(max_length=200)
+    # The validated parameters of the opening request (amount as a "12.50" string…).
+    params = models.JSONField(default=dict)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    bank_user_id = models.CharField(max_length=64)
+    conversation = models.ForeignKey(
+        "chat.Conversation", on_delete=models.PROTECT, related_name="+"
+    )
+    customer = models.ForeignKey("chat.Customer", on_delete=models.PROTECT, related_name="+")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    opened_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [
+            ("open_cases", "Can open payment inquiry and claim cases (payment contributor)"),
+            ("work_inquiry_tasks", "Can work on payment inquiry tasks (inquiry agent)"),
+            ("work_claim_tasks", "Can work on claim tasks (claim agent)"),
+            ("approve_debits", "Can approve or reject the debit of a claim"),
+            (
+                "work_managed_accounts_only",
+                "Works only on cases of the bank accounts they manage (connector agent)",
+            ),
+            (
+                "manage_case_rules",
+                "Can configure case routing rules and connectors' accounts (payment admin)",
+            ),
+            ("view_all_cases", "Can read every payment case"),
+        ]
+        indexes = [
+            models.Index(fields=["bank_user_id", "state"], name="backoffice_case_user_state"),
+            models.Index(fields=["conversation", "opened_at"], name="backoffice_case_conv"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.state})"
+
+
+class TaskKind(models.TextChoices):
+    INVESTIGATE = "investigate", "Investigate"
+    RESPOND = "respond", "Respond to the customer"
+    DEBIT_APPROVAL = "debit_approval", "Approve the debit"
+    SETTLE = "settle", "Settle and credit"
+
+
+class TaskState(models.TextChoices):
+    QUEUED = "queued", "Waiting for an agent"  # no eligible agent when it was routed
+    ASSIGNED = "assigned", "Assigned"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+
+
+class TaskAssignmentRule(models.Model):
+    """A payment admin's routing rule: tasks matching every non-empty criterion go to
+    ``target_role`` (the least loaded eligible member of that group) or ``target_agent``.
+    Rules are tried by ``position`` (then id); the first match decides."""
+
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField()
+    case_kind = models.CharField(max_length=16, choices=CaseKind.choices, blank=True, default="")
+    task_kind = models.CharField(max_length=32, choices=TaskKind.choices, blank=True, default="")
+    min_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    max_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    bank_user_id = models.CharField(max_length=64, blank=True, default="")
+    target_role = models.CharField(max_length=150, blank=True, default="")
+    target_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(target_role="") & Q(target_agent__isnull=False))
+                | (~Q(target_role="") & Q(target_agent__isnull=True)),
+                name="backoffice_rule_one_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_amount__isnull=True)
+                | Q(max_amount__isnull=True)
+                | Q(min_amount__lte=F("max_amount")),
+                name="backoffice_rule_amount_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule {self.position}: {self.name}"
+
+
+class CaseTask(models.Model):
+    """One step of a case's workflow, routed to an agent (``assignee``) or waiting in the
+    queue of the agents who may take it."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=32, choices=TaskKind.choices)
+    position = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.QUEUED)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rule = models.ForeignKey(
+        TaskAssignmentRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # How it was routed, kept when the rule changes: "rule 2 'Big claims'" or "default".
+    routed_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField()
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # "completed", or for a debit approval "approved" / "rejected"
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind"], name="backoffice_task_once_per_case"),
+            models.CheckConstraint(
+                condition=~Q(state__in=["assigned", "in_progress"]) | Q(assignee__isnull=False),
+                name="backoffice_task_held_has_assignee",
+            ),
+        ]
+        indexes = [models.Index(fields=["assignee", "state"], name="backoffice_task_assignee")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of case {self.case_id} ({self.state})"
+
+
+class AgentAccount(models.Model):
+    """A bank account (bank user) a connector agent manages: connectors receive and work
+    only tasks of cases of these accounts."""
+
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="managed_accounts"
+    )
+    bank_user_id = models.CharField(max_length=64)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "bank_user_id"], name="backoffice_agent_account_once"
+            )
+        ]
+        indexes = [models.Index(fields=["bank_user_id"], name="backoffice_agent_acct_user")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} manages {self.bank_user_id}"

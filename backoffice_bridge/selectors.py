@@ -112,6 +112,8 @@ def request_dict(req: ActionRequest) -> dict[str, Any]:
         "on_behalf": action.on_behalf,
         "confirmation_expires_at": _iso(req.confirmation_expires_at),
         "confirmed_at": _iso(req.confirmed_at),
+        # The maker's choice: tell the customer in the chat when it is done.
+        "notify_customer": bool((req.outcome or {}).get("notify_customer")),
     }
 
 
@@ -122,8 +124,9 @@ def _requests() -> Any:
 def access_action_request(
     *, actor: AbstractBaseUser, request_id: Any, lock: bool = False
 ) -> ActionRequest:
-    """A request for ``actor``: checkers see every one; others those of conversations
-    they may see.  NotFound alike for missing and forbidden."""
+    """A request for ``actor``: checkers see every one, a maker their own (even once the
+    conversation moved to someone else: they may still cancel it); others those of
+    conversations they may see.  NotFound alike for missing and forbidden."""
     try:
         pk = int(request_id)
     except (TypeError, ValueError):
@@ -134,7 +137,7 @@ def access_action_request(
     req = qs.filter(pk=pk).first()
     if req is None:
         raise NotFound("No such request.", request_id=pk)
-    if not actor.has_perm(PERM_APPROVE_ACTIONS):
+    if req.maker_id != actor.pk and not actor.has_perm(PERM_APPROVE_ACTIONS):
         try:
             access_conversation(actor=actor, conversation_id=req.conversation_id)
         except NotFound:

@@ -3,16 +3,20 @@ maker-checker life of an action request.
 
     pending ──pick──▶ picked ──approve──▶ approved ──claim──▶ executing ──▶ done | failed
        │  ◀─release──    │                                        (second service)
-       └──────┴── reject ──▶ rejected        └── expiry (job) ──▶ expired
+       ├──────┴── reject ──▶ rejected        └── expiry (job) ──▶ expired
+       └──────┴── cancel (the maker) ──▶ cancelled
 
 Rules: only a checker (``backoffice_bridge.approve_actions``) picks, approves or rejects;
-the maker never does (checked here and by a database constraint); one checker holds a
-request at a time (row lock); an approval is the only way to the back office, and the
-call runs after the approval committed (``transaction.on_commit``), never inside a
-transaction — the executor first moves approved → executing with a conditional UPDATE so
-two approvals, two processes or the sweep execute it once.  The outcome is recorded by
-``action_outcome_record`` and posted on the conversation as an internal note (console
-event ``backoffice.action_outcome``: chat has no internal notes yet).
+the maker never does (checked here and by a database constraint) but may cancel their
+own undecided request; one checker holds a request at a time (row lock); an approval is
+the only way to the back office.  The approval answers at once: after it committed the
+call is queued on the process's bounded executor (``backoffice_bridge.executor``), never
+run inside a transaction or in the approving request's thread — the executor first moves
+approved → executing with a conditional UPDATE so two approvals, two processes or the
+scheduler's sweep execute it once, and the sweep takes what no executor did.  The outcome
+is recorded by ``action_outcome_record``, posted on the conversation as an internal note
+(console event ``backoffice.action_outcome``: chat has no internal notes yet) and, when
+the maker chose it, told to the customer in their language on their channel.
 
 Console events (``chat.events.console_event_append``) go to the conversation's operator
 stream and the supervisors' stream — Coordinators and Admins, who are the checkers.
@@ -33,7 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -42,6 +46,7 @@ from backoffice_bridge.actions import (
     PERM_START_ACTIONS,
     STATUS_APPROVED,
     STATUS_AWAITING_CUSTOMER,
+    STATUS_CANCELLED,
     STATUS_EXPIRED,
     STATUS_FAILED,
     STATUS_REJECTED,
@@ -63,6 +68,7 @@ from backoffice_bridge.exceptions import (
     BackofficeUnavailableError,
     ConsentRequired,
 )
+from backoffice_bridge.executor import execution_submit
 from backoffice_bridge.models import (
     OPEN_STATUSES,
     ActionRequest,
@@ -79,10 +85,19 @@ from backoffice_bridge.selectors import (
     request_dict,
     staff_label,
 )
+from chat.channels.registry import adapter_for
 from chat.events import console_event_append
-from chat.models import Conversation
+from chat.models import Conversation, ConversationStatus
 from chat.selectors import access_conversation
-from hub.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from chat.services import language_tag, system_message_send
+from hub.exceptions import (
+    Conflict,
+    ErrorCode,
+    HubError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +112,12 @@ SEARCH_FIELDS = (
     "system_user_id",
 )
 REASON_MAX = 1000
+#: What the maker may still cancel: nobody has decided it yet.
+CANCELLABLE = (
+    RequestStatus.AWAITING_CONFIRMATION,
+    RequestStatus.PENDING,
+    RequestStatus.PICKED,
+)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -395,6 +416,7 @@ def action_request_create(
     conversation_id: Any,
     action_type: str,
     params: Any,
+    notify_customer: bool | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The maker's request, saved at once with its business status ("To Be Inactivated")
@@ -402,6 +424,10 @@ def action_request_create(
     checker is approved by the same step and executed after commit.  A type that needs
     the customer's confirmation waits ``awaiting_confirmation`` and the customer gets a
     one-time code in the chat (``backoffice_bridge.confirmation``).
+
+    ``notify_customer``: tell the customer in the chat when it is done (the type's
+    message, in their language); None takes the type's default.  Kept in the request's
+    ``outcome`` until then (``{"notify_customer": …}``).
 
     On-behalf types re-read the bank user's status from the back office first, then need
     an active account and a valid consent covering the type: ActionDisabled
@@ -418,6 +444,7 @@ def action_request_create(
     action = action_type_get(action_type)
     _require(actor, action.permission, f"You may not start '{action.name}'.")
     cleaned = action.clean(params)
+    notify = _notify_choice(action, notify_customer)
     at = _now(now)
     if action.on_behalf:
         # The status at the moment of acting, not the cached one; stored in its own
@@ -471,6 +498,7 @@ def action_request_create(
             expires_at=at + timedelta(minutes=settings.BACKOFFICE_REQUEST_TTL_MINUTES),
             decided_at=at if auto else None,
             idempotency_key=uuid.uuid4().hex,
+            outcome={"notify_customer": notify},
         )
         try:
             with transaction.atomic():
@@ -489,7 +517,7 @@ def action_request_create(
             req,
             actor=actor,
             before=None,
-            extra={"action_type": action.name, "params": cleaned},
+            extra={"action_type": action.name, "params": cleaned, "notify_customer": notify},
         )
         if confirm:
             from backoffice_bridge.confirmation import confirmation_prompt_send
@@ -499,7 +527,26 @@ def action_request_create(
         _announce("backoffice.request_created", conversation_id=conversation.pk, payload=payload)
         if auto:
             _execute_on_commit(req.pk)
-    return _reload(req.pk)
+    return payload["request"]
+
+
+def _notify_choice(action: type[ActionType], choice: Any) -> bool:
+    if choice is None:
+        return action.notifies_by_default()
+    if not isinstance(choice, bool):
+        raise ValidationFailed(
+            "notify_customer must be true or false.",
+            code=ErrorCode.WRONG_TYPE,
+            field="notify_customer",
+            reason="wrong_type",
+        )
+    if choice and not action.customer_messages:
+        raise ValidationFailed(
+            f"'{action.name}' has no message for the customer.",
+            field="notify_customer",
+            reason="no_customer_message",
+        )
+    return choice
 
 
 # --- checker ------------------------------------------------------------------------------
@@ -610,8 +657,9 @@ def action_request_approve(
     *, actor: AbstractBaseUser, request_id: Any, now: datetime | None = None
 ) -> dict[str, Any]:
     """Approve (picking it up if nobody holds it).  Commits ``approved`` with
-    ``backoffice.request_approved``; the back-office call runs after that commit and the
-    returned request shows its outcome when the call finished in time.
+    ``backoffice.request_approved`` and returns it at once: the back-office call is queued
+    on the process's executor after that commit (or taken by the scheduler's sweep) and
+    its outcome arrives as ``backoffice.action_outcome``.
 
     Errors: those of ``action_request_pick``.  Two checkers approving at once: the row lock
     lets one in; the other gets Conflict ``already_decided``.
@@ -633,7 +681,7 @@ def action_request_approve(
             "backoffice.request_approved", conversation_id=req.conversation_id, payload=payload
         )
         _execute_on_commit(req.pk)
-    return _reload(req.pk)
+    return payload["request"]
 
 
 @audited("request.reject")
@@ -676,6 +724,84 @@ def action_request_reject(
         payload = {"request": request_dict(req)}
         _announce(
             "backoffice.request_rejected", conversation_id=req.conversation_id, payload=payload
+        )
+    return payload["request"]
+
+
+@audited("request.cancel")
+def action_request_cancel(
+    *, actor: AbstractBaseUser, request_id: Any, reason: str = "", now: datetime | None = None
+) -> dict[str, Any]:
+    """The maker withdraws their own request before anyone decided it (``pending``,
+    ``picked`` or ``awaiting_confirmation``): ``cancelled`` ("Cancelled"), nothing reaches
+    the back office, a customer who was asked for their code is told it was withdrawn.
+    ``backoffice.request_cancelled``.
+
+    Errors: NotFound; PermissionDenied ``reason=not_maker`` (anyone else: a checker
+    rejects instead); ValidationFailed (``reason`` too long); Conflict ``reason`` expired,
+    or already_decided (approved, executing, done, failed, rejected, cancelled; with
+    ``status``) — the row lock orders a cancel and an approval racing: one wins.
+    """
+    reason = (reason or "").strip()
+    if len(reason) > REASON_MAX:
+        raise ValidationFailed(
+            f"The reason is longer than {REASON_MAX} characters.", field="reason", reason="too_long"
+        )
+    at = _now(now)
+    with transaction.atomic():
+        seen = access_action_request(actor=actor, request_id=request_id)
+        # The conversation before the request: the order a new request locks in (the
+        # customer may be told on it).
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=seen.conversation_id)
+        )
+        req = access_action_request(actor=actor, request_id=seen.pk, lock=True)
+        if req.maker_id != actor.pk:
+            raise PermissionDenied(
+                "Only the maker of a request may cancel it; a checker rejects it.",
+                reason="not_maker",
+                request_id=req.pk,
+                maker=staff_label(req.maker),
+            )
+        if req.status == RequestStatus.EXPIRED or (
+            req.status in (RequestStatus.PENDING, RequestStatus.PICKED) and req.expires_at <= at
+        ):
+            raise Conflict(
+                "The request expired before it was cancelled.",
+                reason="expired",
+                request_id=req.pk,
+                expires_at=req.expires_at.isoformat(),
+            )
+        if req.status not in CANCELLABLE:
+            raise Conflict(
+                f"The request is already {req.get_status_display().lower()}; it can no longer "
+                "be cancelled.",
+                reason="already_decided",
+                request_id=req.pk,
+                status=req.status,
+                business_status=req.business_status,
+                checker=staff_label(req.checker),
+            )
+        before = _state(req)
+        asked_customer = req.status == RequestStatus.AWAITING_CONFIRMATION
+        req.status = RequestStatus.CANCELLED
+        req.business_status = STATUS_CANCELLED
+        req.decided_at = at
+        req.reason = reason
+        req.save(update_fields=["status", "business_status", "decided_at", "reason"])
+        _audit_request("request.cancel", req, actor=actor, before=before, extra={"reason": reason})
+        if asked_customer:
+            _customer_tell(
+                conversation,
+                "Our agent withdrew the request, so nothing was done. "
+                "You do not need to answer the code.",
+                at=at,
+            )
+        payload = {"request": request_dict(req)}
+        _announce(
+            "backoffice.request_cancelled", conversation_id=req.conversation_id, payload=payload
         )
     return payload["request"]
 
@@ -729,13 +855,10 @@ def action_requests_expire(*, now: datetime | None = None, batch: int = 200) -> 
 
 
 def _execute_on_commit(request_id: int) -> None:
-    # robust: a failure here is logged and left to the sweep, never raised into the
-    # caller whose approval already committed.
-    transaction.on_commit(lambda: action_request_execute(request_id=request_id), robust=True)
-
-
-def _reload(request_id: int) -> dict[str, Any]:
-    return request_dict(ActionRequest.objects.select_related("maker", "checker").get(pk=request_id))
+    # Queued on the process's executor once the approval committed (the approving
+    # request answers at once); robust: a failure to queue is logged and left to the
+    # scheduler's sweep, never raised into the caller whose approval already committed.
+    transaction.on_commit(lambda: execution_submit(request_id), robust=True)
 
 
 def _claim(request_id: int, *, at: datetime) -> bool:
@@ -800,7 +923,12 @@ def action_request_execute(
                 )
             logger.warning("request %s: back office unavailable (%s); retried later", req.pk, exc)
             return None
-        failure = {"reason": exc.reason, "code": "unavailable", "status": None}
+        code = (
+            "backoffice_not_configured"
+            if isinstance(exc, BackofficeNotConfigured)
+            else str(ErrorCode.BACKOFFICE_UNAVAILABLE)
+        )
+        failure = {"reason": exc.reason, "code": code, "status": None}
         return action_outcome_record(request_id=request_id, result=None, failure=failure)
     return action_outcome_record(request_id=request_id, result=result, failure=None)
 
@@ -813,10 +941,19 @@ def action_outcome_record(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The second service: done (with the back office's answer) or failed (with its
-    reason), and the internal note on the conversation (``backoffice.action_outcome``).
-    Recording twice keeps the first."""
+    reason), the customer's message when the maker chose it (done only; in the
+    conversation's language, on its channel, unless the conversation is closed or its
+    reply window is: then recorded as not sent), and the internal note on the
+    conversation (``backoffice.action_outcome``), all in one transaction.  Recording
+    twice keeps the first."""
     at = _now(now)
+    conversation_id = (
+        ActionRequest.objects.filter(pk=request_id).values_list("conversation_id", flat=True).get()
+    )
     with transaction.atomic():
+        # The conversation first (the customer's message updates it), then the request:
+        # the order action_request_create locks in.
+        conversation = Conversation.objects.select_for_update(of=("self",)).get(pk=conversation_id)
         req = (
             ActionRequest.objects.select_for_update(of=("self",))
             .select_related("maker", "checker")
@@ -826,6 +963,7 @@ def action_outcome_record(
             return request_dict(req)
         before = _state(req)
         action = action_type_get(req.action_type)
+        notify = bool((req.outcome or {}).get("notify_customer"))
         if failure is None:
             req.status = RequestStatus.DONE
             req.business_status = action.done_status
@@ -839,8 +977,14 @@ def action_outcome_record(
         else:
             req.status = RequestStatus.FAILED
             req.business_status = STATUS_FAILED
-            req.outcome = failure
+            req.outcome = dict(failure)
             note = f"{action.label} failed for bank user {req.bank_user_id}: {failure['reason']}"
+        req.outcome["notify_customer"] = notify
+        told: dict[str, Any] | None = None
+        if notify and failure is None:
+            told = _outcome_tell(action, req, conversation, result or {}, at=at)
+            req.outcome["customer_message"] = told
+            note = f"{note} {_told_note(told)}"
         req.finished_at = at
         req.save(
             update_fields=["status", "business_status", "outcome", "finished_at", "revert_due_at"]
@@ -849,9 +993,90 @@ def action_outcome_record(
             "request.outcome", req, actor=None, before=before, extra={"outcome": req.outcome}
         )
         _link_status_from_answer(req, result, at=at)
-        payload = {"request": request_dict(req), "note": note, "visibility": "internal"}
+        if failure is None and hasattr(action, "on_done"):  # e.g. a case: the hub's record
+            action.on_done(req=req, result=result or {}, at=at)
+        payload = {
+            "request": request_dict(req),
+            "note": note,
+            "visibility": "internal",
+            "customer_message": told,
+        }
         _announce("backoffice.action_outcome", conversation_id=req.conversation_id, payload=payload)
     return payload["request"]
+
+
+def _customer_tell(conversation: Conversation, text: str, *, at: datetime) -> dict[str, Any]:
+    """Send the customer a hub message on the conversation's channel (inside the caller's
+    transaction, as ``chat.services.system_message_send`` does for every hub message),
+    unless it cannot reach them: the conversation is closed, the channel is not
+    configured, or its reply window (WhatsApp: 24 h after the customer's last message)
+    is closed — free text may not go then, only a template.  ``{sent, message_id}`` or
+    ``{sent: False, reason}``."""
+    if conversation.status == ConversationStatus.CLOSED:
+        return {"sent": False, "reason": "conversation_closed"}
+    adapter = adapter_for(conversation.channel)
+    if not adapter.enabled():
+        return {"sent": False, "reason": "channel_not_configured", "channel": adapter.label}
+    closes_at = adapter.reply_window_closes_at(
+        last_customer_message_at=conversation.last_customer_message_at,
+        opened_at=conversation.created_at,
+    )
+    if closes_at is not None and at >= closes_at:
+        return {
+            "sent": False,
+            "reason": "reply_window_closed",
+            "channel": adapter.label,
+            "closed_at": closes_at.isoformat(),
+        }
+    try:
+        with transaction.atomic():  # a savepoint: a failed send never loses the outcome
+            message = system_message_send(conversation=conversation, text=text)
+    except (HubError, DatabaseError) as exc:
+        logger.warning("customer message on %s not stored: %s", conversation.pk, exc)
+        return {"sent": False, "reason": "send_failed"}
+    return {"sent": True, "message_id": message["id"]}
+
+
+def _outcome_tell(
+    action: type[ActionType],
+    req: ActionRequest,
+    conversation: Conversation,
+    result: dict[str, Any],
+    *,
+    at: datetime,
+) -> dict[str, Any]:
+    """The type's customer message for a done request, in the conversation's language
+    (English when the type has no translation for it), sent when it can reach them."""
+    language = language_tag(conversation.language) or language_tag(settings.LANGUAGE_CODE)
+    rendered = action.customer_message(language=language, params=req.params, result=result, at=at)
+    if rendered is None:
+        return {"sent": False, "reason": "no_customer_message"}
+    used, text = rendered
+    return {"language": used, "text": text} | _customer_tell(conversation, text, at=at)
+
+
+_NOT_TOLD = {
+    "conversation_closed": "the conversation is closed",
+    "no_customer_message": "this action has no message for the customer",
+    "send_failed": "the message could not be stored",
+}
+
+
+def _told_note(told: dict[str, Any]) -> str:
+    """The internal note's sentence on the customer's message."""
+    if told.get("sent"):
+        return f"The customer was told in the chat ({told.get('language')})."
+    reason = told.get("reason", "")
+    if reason == "reply_window_closed":
+        why = (
+            f"the {told.get('channel')} 24-hour reply window is closed (only a template "
+            "can reach them)"
+        )
+    elif reason == "channel_not_configured":
+        why = f"the {told.get('channel')} channel is not configured"
+    else:
+        why = _NOT_TOLD.get(reason, reason)
+    return f"The customer was NOT told: {why}."
 
 
 def _link_status_from_answer(

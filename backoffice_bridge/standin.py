@@ -645,6 +645,46 @@ async def case_get(
     return 200, {"case": copy.deepcopy(case)}
 
 
+#: Where a case may go, by kind and current state (seed 002's playbook at the bank): an
+#: inquiry is answered; a claim's debit is approved and then the claim credited, or the
+#: debit is rejected and the claim declined in one step.
+CASE_TRANSITIONS: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("inquiry", "open"): {"resolved": ("answered",)},
+    ("claim", "open"): {"debit_approved": ("",), "resolved": ("declined",)},
+    ("claim", "debit_approved"): {"resolved": ("credited",)},
+}
+
+
+async def case_state(
+    state: _State, request: web.Request, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """``POST /api/v1/cases/{id}/state`` ``{state, resolution?}``: move a case along
+    ``CASE_TRANSITIONS``; anything else is 409 ``invalid_transition``."""
+    case = state.cases.get(request.match_info["case_id"])
+    if case is None:
+        raise _Refusal(404, "case_not_found", "no case with this id")
+    target = body.get("state")
+    resolution = body.get("resolution") or ""
+    if not isinstance(target, str) or not isinstance(resolution, str):
+        raise _Refusal(400, "invalid_state", "state (and resolution) must be strings")
+    allowed = CASE_TRANSITIONS.get((case["kind"], case["state"]), {})
+    if target not in allowed or resolution not in allowed[target]:
+        raise _Refusal(
+            409,
+            "invalid_transition",
+            f"a {case['kind']} case in state {case['state']} cannot go to {target}"
+            + (f" ({resolution})" if resolution else ""),
+        )
+    case["state"] = target
+    if resolution:
+        case["resolution"] = resolution
+    case["updated_at"] = _iso(state.now())
+    case.setdefault("history", []).append(
+        {"state": target, "resolution": resolution, "at": case["updated_at"]}
+    )
+    return 200, {"case": copy.deepcopy(case)}
+
+
 async def maximum_get(
     state: _State, request: web.Request, body: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
@@ -819,6 +859,7 @@ def standin_app(config: StandinConfig) -> web.Application:
             web.post(f"{v1}/users/{{user_id}}/cheques/stop", _api(cheques_stop, write=True)),
             web.post(f"{v1}/cases", _api(case_open, write=True)),
             web.get(f"{v1}/cases/{{case_id}}", _api(case_get, write=False)),
+            web.post(f"{v1}/cases/{{case_id}}/state", _api(case_state, write=True)),
             web.get(f"{v1}/limits/maximum", _api(maximum_get, write=False)),
             web.get("/healthz", healthz),
             web.get("/_standin/faults", faults_get),

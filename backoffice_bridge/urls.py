@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from backoffice_bridge import views
+from backoffice_bridge import case_views, views
 
 _C = "api/backoffice/conversations/<str:conversation_id>"
 _R = "api/backoffice/requests/<int:request_id>"
@@ -21,7 +21,23 @@ urlpatterns: list[URLPattern] = [
     path(f"{_R}/release/", views.api_request_release),
     path(f"{_R}/approve/", views.api_request_approve),
     path(f"{_R}/reject/", views.api_request_reject),
+    path(f"{_R}/cancel/", views.api_request_cancel),
     # The audit log is the bank's, not only the bridge's: /api/audit/.
     path("api/audit/", views.api_audit),
     path("api/audit/export.csv", views.api_audit_csv),
+    # Payment cases (seed 002); opening one is an action type (the requests endpoint).
+    path("api/cases/", case_views.api_cases),
+    path("api/cases/tasks/", case_views.api_tasks),
+    path("api/cases/tasks/<int:task_id>/claim/", case_views.api_task_claim),
+    path("api/cases/tasks/<int:task_id>/complete/", case_views.api_task_complete),
+    path("api/cases/tasks/<int:task_id>/debit/approve/", case_views.api_debit_approve),
+    path("api/cases/tasks/<int:task_id>/debit/reject/", case_views.api_debit_reject),
+    path("api/cases/rules/", case_views.api_rules),
+    path("api/cases/rules/<int:rule_id>/", case_views.api_rule),
+    path("api/cases/agents/<int:agent_id>/accounts/", case_views.api_agent_accounts),
+    path(
+        "api/cases/agents/<int:agent_id>/accounts/<str:bank_user_id>/",
+        case_views.api_agent_account,
+    ),
+    path("api/cases/<int:case_id>/", case_views.api_case),
 ]

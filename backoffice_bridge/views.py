@@ -76,6 +76,7 @@ def api_conversation_requests(request: HttpRequest, conversation_id: str) -> Jso
         conversation_id=conversation_id,
         action_type=field(body, "action_type", str, max_length=64),
         params=field(body, "params", dict, required=False, default={}),
+        notify_customer=field(body, "notify_customer", bool, required=False),
     )
     return JsonResponse({"request": created}, status=201)
 
@@ -122,6 +123,19 @@ def api_request_approve(request: HttpRequest, request_id: int) -> JsonResponse:
     return JsonResponse(
         {"request": services.action_request_approve(actor=request.user, request_id=request_id)}
     )
+
+
+@require_POST
+@staff_api
+def api_request_cancel(request: HttpRequest, request_id: int) -> JsonResponse:
+    """The maker withdraws their undecided request; ``{reason?}`` (an empty body too)."""
+    body = parse_json_body(request, empty_ok=True)
+    cancelled = services.action_request_cancel(
+        actor=request.user,
+        request_id=request_id,
+        reason=field(body, "reason", str, required=False, default="", max_length=2000),
+    )
+    return JsonResponse({"request": cancelled})
 
 
 @require_POST
@@ -195,13 +209,14 @@ def _audit_filters(request: HttpRequest) -> dict[str, Any]:
         "conversation_id": request.GET.get("conversation") or None,
         "since": request.GET.get("since") or None,
         "until": request.GET.get("until") or None,
+        "outcome": request.GET.get("outcome") or None,
     }
 
 
 @require_GET
 @staff_api
 def api_audit(request: HttpRequest) -> JsonResponse:
-    """``GET /api/audit/?actor=&action=&conversation=&since=&until=&page=&page_size=``
+    """``GET /api/audit/?actor=&action=&conversation=&since=&until=&outcome=&page=&page_size=``
     (admins), newest first."""
     page = audit.audit_entries_page(
         actor=request.user,

@@ -21,14 +21,14 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.harness import PYTHON, ROOT, fresh_postgres, hub_env, migrate
+from bench.worker import run_worker
+from tests.harness import fresh_postgres, hub_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPLIES = int(os.environ.get("BENCH_KB_REPLIES", "10000"))
@@ -229,19 +229,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _run_worker(env: dict[str, str]) -> dict[str, Any]:
-    migrate(env)
-    proc = subprocess.run(
-        [PYTHON, "-m", "bench.knowledge_base", "--worker"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"knowledge-base bench worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_worker("bench.knowledge_base", env, what="knowledge-base")
 
 
 def run_knowledge_base() -> dict[str, Any]:

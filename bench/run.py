@@ -18,7 +18,9 @@ knowledge-base search (bench.knowledge_base: p50/p95 over 10,000 replies, both d
 and the inbound webhooks (bench.webhooks: signed WhatsApp webhooks per second on PostgreSQL +
 Redis, webhook → console latency, against a bare aiohttp server).
 ``BENCH_ONLY=routing`` runs the routing scenarios alone (``python -m bench.routing``),
-``BENCH_ONLY=webhooks`` the webhooks alone (``python -m bench.webhooks``).
+``BENCH_ONLY=webhooks`` the webhooks alone (``python -m bench.webhooks``), and
+``BENCH_ONLY=dashboard`` the analytics dashboard over 100,000 conversations and 1,000,000
+messages alone (``python -m bench.dashboard``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.dashboard import main as dashboard_main
+from bench.dashboard import run_dashboard
 from bench.knowledge_base import run_knowledge_base
 from bench.procstat import cpu_by_pid, cpu_delta, raise_nofile
 from bench.report import render_markdown
@@ -525,6 +529,9 @@ def main() -> None:
     if only == {"webhooks"}:  # likewise
         webhooks_main()
         return
+    if only == {"dashboard"}:  # likewise
+        dashboard_main()
+        return
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmpdir:
         for name, factory in shapes:
             if only and name not in only:
@@ -562,6 +569,9 @@ def main() -> None:
         if not only or "webhooks" in only:
             log("== inbound webhooks: signed webhooks/s and webhook → console latency")
             results["webhooks"] = run_webhooks(Path(tmpdir))
+        if not only or "dashboard" in only:
+            log("== dashboard: 100,000 conversations, 1,000,000 messages on PostgreSQL")
+            results["dashboard"] = run_dashboard()
     results["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     suffix = "-quick" if QUICK else ""

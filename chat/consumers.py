@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -147,6 +148,7 @@ class ConsoleConsumer(HubJsonConsumer):
         "resume": "act_resume",
         "snapshot": "act_snapshot",
         "message.send": "act_message_send",
+        "note.send": "act_note_send",
         "conversation.history": "act_history",
         "conversation.read": "act_read",
         "conversation.close": "act_close",
@@ -314,6 +316,16 @@ class ConsoleConsumer(HubJsonConsumer):
             text=field(content, "text", str),
         )
         return {"type": "ack", "message": result.message, "created": result.created}
+
+    async def act_note_send(self, content: dict) -> dict:
+        result = await run_db(
+            services.conversation_note_add,
+            actor=self.user,
+            conversation_id=field(content, "conversation_id", str, max_length=64),
+            client_id=field(content, "client_id", str, max_length=100),
+            text=field(content, "text", str),
+        )
+        return {"type": "ack", "note": result.note, "created": result.created}
 
     async def act_history(self, content: dict) -> dict:
         history = await run_db(
@@ -483,6 +495,13 @@ class WebchatConsumer(HubJsonConsumer):
 
     ``?token=`` (from an earlier ``session`` frame) resumes an identity and its history;
     ``&after_id=`` limits the history to messages after that id.
+
+    A socket with no customer yet joins the customer's group only after its first message
+    is stored, so whatever the hub wrote in that transaction (the type menu, the queue
+    position, the out-of-hours reply) rang its doorbell too early for it: once joined, the
+    socket reads what followed its message from the database (``_catch_up``).  Frames it
+    sends that way are remembered, so a doorbell that arrives for them afterwards is not
+    delivered twice.
     """
 
     actions = {
@@ -505,6 +524,10 @@ class WebchatConsumer(HubJsonConsumer):
         self.entry_point = (query.get("type") or "")[:200] or None
         self.groups_joined = []
         self._join_retry: asyncio.Task | None = None
+        # Pending catch-up after joining: (first message id, its conversation id).
+        self._catch_up_from: tuple[int, str] | None = None
+        self._delivered = RecentIds()  # message ids sent by ``_catch_up`` or live
+        self._closed_sent = False  # a catch-up said conversation_closed; no message since
         await self.accept()
         await self.send_json(
             {"type": "session", "token": token, "visitor_id": self.visitor_id, "resumed": resumed}
@@ -525,6 +548,8 @@ class WebchatConsumer(HubJsonConsumer):
                     if after and selectors.CURSOR_PATTERN.fullmatch(after)
                     else None,
                 )
+                for message in messages:  # their doorbells may be queued behind this read
+                    self._delivered.add(message["id"])
                 await self.send_json({"type": "history", "messages": messages})
 
     async def _join(self, customer_id: str) -> None:
@@ -536,7 +561,8 @@ class WebchatConsumer(HubJsonConsumer):
     async def _join_or_retry(self, customer_id: str) -> None:
         """Join the customer's group after their first message.  The message is already
         stored and must be acknowledged, so a channel layer that is down (Redis restarting)
-        does not fail the frame: the join is retried in the background until it succeeds."""
+        does not fail the frame: the join is retried in the background until it succeeds,
+        then catches up."""
         try:
             await self._join(customer_id)
         except Exception:  # the layer's error types depend on its backend
@@ -549,9 +575,39 @@ class WebchatConsumer(HubJsonConsumer):
             await asyncio.sleep(delay)
             try:
                 await self._join(customer_id)
-                return
+                break
             except Exception:
                 delay = min(delay * 2, 1.0)
+        try:
+            await self._catch_up()
+        except Exception:  # nothing is lost: the widget's next reconnect reads the gap
+            logger.warning("web chat could not catch up after joining", exc_info=True)
+
+    async def _catch_up(self) -> None:
+        """Send what was stored after this socket's first message, now that it is in the
+        group: read after the join, so anything committed later rings its doorbell here."""
+        if self._catch_up_from is None:
+            return
+        after_id, conversation_id = self._catch_up_from
+        self._catch_up_from = None
+        missed = await run_db(
+            selectors.webchat_since,
+            customer_id=self.customer_id,
+            conversation_id=conversation_id,
+            after_id=after_id,
+        )
+        for message in missed["messages"]:
+            await self._deliver(message)
+        if missed["closed"]:
+            self._closed_sent = True
+            await self.send_json({"type": "conversation_closed"})
+
+    async def _deliver(self, message: dict) -> None:
+        # Marked before the await: a doorbell handled meanwhile sees it as sent.
+        if not self._delivered.add(message["id"]):
+            return
+        self._closed_sent = False
+        await self.send_json({"type": "message", "message": message})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "_join_retry", None) is not None:
@@ -575,8 +631,18 @@ class WebchatConsumer(HubJsonConsumer):
         )
         if self.customer_id is None:
             self.customer_id = result.conversation["customer"]["id"]
+            self._catch_up_from = (result.message["id"], result.message["conversation_id"])
+            # Joined now: ``receive_json`` catches up after the ack; otherwise the
+            # background join does once it succeeds.
             await self._join_or_retry(self.customer_id)
         return {"type": "ack", "message": result.message, "created": result.created}
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Answer the frame, then catch up if it was the first message: the ``ack`` comes
+        before the hub's replies to it, as it would have had the socket been in the group."""
+        await super().receive_json(content, **kwargs)
+        if self._catch_up_from is not None and self._join_retry is None:
+            await self._catch_up()
 
     async def act_history(self, content: dict) -> dict:
         after = field(content, "after_id", int, required=False, minimum=0)
@@ -588,7 +654,31 @@ class WebchatConsumer(HubJsonConsumer):
         return {"type": "history", "messages": messages}
 
     async def webchat_message(self, message: dict) -> None:
-        await self.send_json({"type": "message", "message": message["message"]})
+        await self._deliver(message["message"])
 
     async def webchat_closed(self, message: dict) -> None:
+        if self._closed_sent:  # the catch-up already said so
+            self._closed_sent = False
+            return
         await self.send_json({"type": "conversation_closed"})
+
+
+class RecentIds:
+    """The last ``size`` message ids a web chat socket was sent, to drop a second copy (a
+    catch-up read and a late doorbell can carry the same message).  Bounded: a socket
+    open for days keeps only the ids a duplicate could still race with."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._size = size
+
+    def add(self, message_id: int) -> bool:
+        """Record an id; False when it was already recorded."""
+        if message_id in self._ids:
+            return False
+        self._ids.add(message_id)
+        self._order.append(message_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True

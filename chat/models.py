@@ -1,4 +1,5 @@
-"""Chat model layer: Customer, CustomerIdentity, Conversation, Message, ConsoleEvent.
+"""Chat model layer: Customer, CustomerIdentity, Conversation, Message, ConversationNote,
+ConsoleEvent.
 
 Rows change only through ``chat.services``; this module holds fields and constraints.
 """
@@ -125,6 +126,13 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["operator", "status"]),
             models.Index(fields=["status", "created_at"]),
+            # The dashboard's periods (hub/dashboard.py): conversations opened, closed.
+            models.Index(fields=["created_at"], name="conversation_created_at"),
+            models.Index(
+                fields=["closed_at"],
+                condition=Q(closed_at__isnull=False),
+                name="conversation_closed_at",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -242,6 +250,38 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"Message {self.pk} ({self.direction})"
+
+
+# How long an internal note may be (chat.services.conversation_note_add).
+NOTE_MAX_CHARS = 2000
+
+
+class ConversationNote(models.Model):
+    """An internal note staff write on a conversation: seen by its operator and the
+    supervisors, live and in its history, never by the customer.
+
+    A model of its own rather than a ``Message`` kind, so that every path that reaches the
+    customer (web chat history and catch-up, the channel adapters, the WhatsApp outbox) and
+    every figure computed from messages (first reply, unread counts, waiting times, the
+    dashboard) cannot see a note by construction: they all read ``Message``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    # The author's own id for the note: a retried ``note.send`` finds the stored row.
+    client_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["author", "client_id"], name="uniq_note_per_author")
+        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="note_conversation_at")]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on {str(self.conversation_id)[:8]}"
 
 
 class EarlyStatus(models.Model):

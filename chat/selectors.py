@@ -21,6 +21,7 @@ from chat.models import (
     ConsoleEvent,
     ConsoleLogHorizon,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     CustomerIdentity,
     Direction,
@@ -229,14 +230,22 @@ def console_snapshot(*, actor: AbstractBaseUser) -> dict[str, Any]:
         row["id"]: row
         for row in Message.objects.filter(
             id__in=[c.last_message_id for c in conversations if c.last_message_id]
-        ).values("id", "direction", preview=Substr("text", 1, PREVIEW_CHARS))
+        ).values("id", "direction", "author_id", preview=Substr("text", 1, PREVIEW_CHARS))
     }
     rows = []
     for conversation in conversations:
         item = conversation_dict(conversation)
         preview = previews.get(conversation.last_message_id)
         item["last_message"] = (
-            {"id": preview["id"], "direction": preview["direction"], "text": preview["preview"]}
+            {
+                "id": preview["id"],
+                "direction": preview["direction"],
+                "text": preview["preview"],
+                # The hub's own message (queue position, type menu, out-of-hours reply) does
+                # not answer the customer: the console keeps counting their waiting time.
+                "system": preview["direction"] == Direction.OUTBOUND
+                and preview["author_id"] is None,
+            }
             if preview
             else None
         )
@@ -314,12 +323,53 @@ def conversation_history(
         "conversation": conversation_dict(conversation),
         "messages": [message_dict(m) for m in messages],
         "has_more": has_more,
+        "notes": conversation_notes_page(
+            conversation_id=conversation.pk,
+            since=messages[0].created_at if has_more and messages else None,
+            before_id=before_id,
+        ),
     }
     if before_id is None:  # the newest page also brings the routing timeline
         from routing.selectors import conversation_routing_timeline
 
         page["timeline"] = conversation_routing_timeline(conversation_id=conversation.pk)
     return page
+
+
+def note_dict(note: ConversationNote) -> dict[str, Any]:
+    """A staff-only note as consoles show it (``visibility`` is always ``internal``)."""
+    return {
+        "id": note.id,
+        "conversation_id": str(note.conversation_id),
+        "author": operator_label(note.author),
+        "text": note.text,
+        "created_at": note.created_at.isoformat(),
+        "visibility": "internal",
+    }
+
+
+def conversation_notes_page(
+    *, conversation_id: Any, since: Any, before_id: int | None
+) -> list[dict[str, Any]]:
+    """The notes that belong to a history page: written from ``since`` (the page's oldest
+    message; None when the page reaches the start) up to the message the page stops before
+    (``before_id``; None for the newest page).  Consecutive pages share these bounds, so
+    each note arrives with exactly one page, between the messages of its time.
+
+    Only the console's history reads notes: the customer's paths read ``Message`` alone.
+    """
+    qs = ConversationNote.objects.filter(conversation_id=conversation_id).select_related("author")
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if before_id is not None:
+        upper = (
+            Message.objects.filter(conversation_id=conversation_id, id=before_id)
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if upper is not None:
+            qs = qs.filter(created_at__lt=upper)
+    return [note_dict(n) for n in qs.order_by("created_at", "id")]
 
 
 def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100) -> list[dict]:
@@ -332,6 +382,20 @@ def customer_history(*, customer_id: Any, after_id: int | None, limit: int = 100
         messages = list(qs.order_by("-id")[:limit])
         messages.reverse()
     return [message_dict(m) for m in messages]
+
+
+def webchat_since(*, customer_id: Any, conversation_id: Any, after_id: int) -> dict[str, Any]:
+    """What a web chat socket missed while it joined its new customer's group: the messages
+    after ``after_id`` (the first message it sent; the hub's menu, queue position or
+    autoreply written in the same transaction rang their doorbells before the join), and
+    whether that message's conversation is closed by now (out of hours, ``closed``)."""
+    closed = Conversation.objects.filter(
+        pk=conversation_id, customer_id=customer_id, status=ConversationStatus.CLOSED
+    ).exists()
+    return {
+        "messages": customer_history(customer_id=customer_id, after_id=after_id),
+        "closed": closed,
+    }
 
 
 def console_setup(*, actor: AbstractBaseUser) -> dict[str, Any] | None:

@@ -22,10 +22,12 @@ from chat import store
 from chat.channels.registry import adapter_for
 from chat.events import console_event_append
 from chat.models import (
+    NOTE_MAX_CHARS,
     Channel,
     ConsoleEvent,
     ConsoleLogHorizon,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     Customer,
     CustomerIdentity,
@@ -34,14 +36,22 @@ from chat.models import (
     Message,
     MessageKind,
 )
-from chat.selectors import SYSTEM_AUTHOR, access_conversation, conversation_dict, message_dict
+from chat.selectors import (
+    SYSTEM_AUTHOR,
+    access_conversation,
+    conversation_dict,
+    message_dict,
+    note_dict,
+)
 from hub.exceptions import (
     Conflict,
     ConversationClosed,
     NotFound,
+    PermissionDenied,
     ReplyWindowClosed,
     ValidationFailed,
 )
+from hub.roles import PERM_HANDLE, can_supervise
 from routing.classify import conversation_classify_and_route, type_answer_handle
 from routing.models import ResolutionReason
 from routing.services import (
@@ -629,6 +639,85 @@ def _announce_message(
     )
     adapter_for(conversation.channel).message_stored(conversation=conversation, wire=wire)
     return MessageResult(message=wire, conversation=summary, created=True)
+
+
+@dataclass(frozen=True)
+class NoteResult:
+    """A stored note and whether this call created it (False: an idempotent replay)."""
+
+    note: dict[str, Any]
+    created: bool
+
+
+def conversation_note_add(
+    *, actor: AbstractBaseUser, conversation_id: Any, client_id: str, text: str
+) -> NoteResult:
+    """Staff write an internal note on a conversation: only staff ever see it.
+
+    Whoever may see the conversation in the console may note it: its operator (assigned,
+    or who had it when it closed) and supervisors, open or closed.  Advisors and other
+    read-only users get PermissionDenied (``reason: read_only``) before any lookup; an
+    operator on someone else's conversation gets NotFound, as for every conversation they
+    may not see.  ValidationFailed for empty or too long text (``max_chars``) and a bad
+    client_id; a retried ``client_id`` returns the first note, Conflict when it named
+    another conversation.
+
+    The note is a ``ConversationNote``, never a ``Message``: nothing that reaches the
+    customer or counts replies reads it
+    (docs/decisions/0003-internal-notes-are-not-messages.md).  Emits ``chat.note_added`` to
+    the conversation's operator stream and the supervisors'.
+    """
+    if not (actor.has_perm(PERM_HANDLE) or can_supervise(actor)):
+        raise PermissionDenied(
+            "Your access is read-only: you cannot write notes.", reason="read_only"
+        )
+    client_id = _clean_client_id(client_id)
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("text must not be empty.", field="text")
+    if len(text) > NOTE_MAX_CHARS:
+        raise ValidationFailed(
+            f"A note is at most {NOTE_MAX_CHARS} characters.",
+            field="text",
+            max_chars=NOTE_MAX_CHARS,
+        )
+    conversation = access_conversation(actor=actor, conversation_id=conversation_id)
+    existing = _existing_note(actor=actor, client_id=client_id, conversation=conversation)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            note = ConversationNote.objects.create(
+                conversation=conversation, author=actor, text=text, client_id=client_id
+            )
+            wire = note_dict(note)
+            console_event_append(
+                kind="chat.note_added",
+                payload={"note": wire, "conversation_id": str(conversation.pk)},
+                conversation_id=conversation.pk,
+                operator_id=conversation.operator_id,
+            )
+    except IntegrityError:  # the same client_id committed concurrently: return that one
+        existing = _existing_note(actor=actor, client_id=client_id, conversation=conversation)
+        if existing is None:
+            raise
+        return existing
+    return NoteResult(note=wire, created=True)
+
+
+def _existing_note(
+    *, actor: AbstractBaseUser, client_id: str, conversation: Conversation
+) -> NoteResult | None:
+    note = (
+        ConversationNote.objects.select_related("author")
+        .filter(author_id=actor.pk, client_id=client_id)
+        .first()
+    )
+    if note is None:
+        return None
+    if note.conversation_id != conversation.pk:
+        raise Conflict("client_id was already used for another conversation.", field="client_id")
+    return NoteResult(note=note_dict(note), created=False)
 
 
 def conversation_mark_read(

@@ -84,6 +84,23 @@ def api_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
 
 @require_POST
 @staff_api
+def api_notes(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """Twin of the console's ``note.send``: an internal note only staff see."""
+    body = parse_json_body(request)
+    result = services.conversation_note_add(
+        actor=request.user,
+        conversation_id=conversation_id,
+        client_id=field(body, "client_id", str, max_length=100),
+        text=field(body, "text", str),
+    )
+    return JsonResponse(
+        {"note": result.note, "created": result.created},
+        status=201 if result.created else 200,
+    )
+
+
+@require_POST
+@staff_api
 def api_close(request: HttpRequest, conversation_id: str) -> JsonResponse:
     body = parse_json_body(request) if request.body else {}
     return JsonResponse(

@@ -37,8 +37,11 @@ class HubErrorMiddleware:
         return None
 
 
-def parse_json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object, or a precise ValidationFailed."""
+def parse_json_body(request: HttpRequest, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a precise ValidationFailed.  With
+    ``empty_ok``, an empty body is ``{}`` (endpoints whose fields are all optional)."""
+    if empty_ok and not request.body:
+        return {}
     try:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError) as exc:

@@ -41,6 +41,9 @@ class ErrorCode(StrEnum):
     # suspended, or the customer has no valid recorded consent for the action
     ACTION_DISABLED = "action_disabled"
     CONSENT_REQUIRED = "consent_required"
+    # the bank's back office did not answer after the client's retries (or is not
+    # configured): 503, ``data.reason`` backoffice_unavailable / backoffice_not_configured
+    BACKOFFICE_UNAVAILABLE = "backoffice_unavailable"
     INTERNAL_ERROR = "internal_error"
     METHOD_NOT_ALLOWED = "method_not_allowed"
 

@@ -21,6 +21,17 @@ class Role(StrEnum):
     OPERATOR = "Operator"
     # An operator who may also link bank users and start back-office actions (seed 000).
     CONTACT_CENTER = "Contact center"
+    # Payment operations (seed 002, docs/backoffice.md "Payment cases"): back-office agents
+    # who work the tasks of payment inquiry and claim cases; connectors only for the bank
+    # accounts they manage; the payment admin configures the assignment rules.
+    INQUIRY_AGENT = "Inquiry agent"
+    INQUIRY_AGENT_CONNECTOR = "Inquiry agent connector"
+    CLAIM_AGENT = "Claim agent"
+    CLAIM_AGENT_CONNECTOR = "Claim agent connector"
+    PAYMENT_ADMIN = "Payment admin"
+    # Not staff (role_of is None for them): an outsider with fixed read-only rights while an
+    # admin lets them in (seed 003, hub/advisors.py).
+    ADVISOR = "External advisor"
 
 
 # app_label.codename of the permissions each role holds.
@@ -44,10 +55,36 @@ PERM_APPROVE_ACTIONS = "backoffice_bridge.approve_actions"
 # contact center's representatives and administrators; admins read the audit log.
 PERM_ACT_ON_BEHALF = "backoffice_bridge.act_on_behalf"
 PERM_READ_AUDIT = "backoffice_bridge.read_audit_log"
+# External advisors (seed 003, hub/advisors.py): admins show the access code and assign or
+# remove advisors; advisors read conversations, cases and reports while their access lasts.
+PERM_MANAGE_ADVISORS = "hub.manage_advisors"
+PERM_ADVISOR_READ = "hub.advisor_read"
+PERM_VIEW_ALL_CASES = "backoffice_bridge.view_all_cases"
+# Seed 002: payment contributors open cases; agents work their tasks (claim agents also
+# approve debits, never for a case they opened or worked on); connectors are restricted to
+# the accounts they manage (a restriction carried as a permission, so a custom group can
+# hold it); payment admins configure the routing rules and connectors' accounts.
+PERM_OPEN_CASES = "backoffice_bridge.open_cases"
+PERM_WORK_INQUIRY_TASKS = "backoffice_bridge.work_inquiry_tasks"
+PERM_WORK_CLAIM_TASKS = "backoffice_bridge.work_claim_tasks"
+PERM_APPROVE_DEBITS = "backoffice_bridge.approve_debits"
+PERM_MANAGED_ACCOUNTS_ONLY = "backoffice_bridge.work_managed_accounts_only"
+PERM_MANAGE_CASE_RULES = "backoffice_bridge.manage_case_rules"
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.OPERATOR: [PERM_HANDLE],
-    Role.CONTACT_CENTER: [PERM_HANDLE, PERM_START_ACTIONS, PERM_ACT_ON_BEHALF],
+    # Read-only, fixed (neither the bank nor the advisor changes them); never an action.
+    Role.ADVISOR: [PERM_ADVISOR_READ, PERM_VIEW_DASHBOARD, PERM_VIEW_ALL_CASES],
+    Role.CONTACT_CENTER: [PERM_HANDLE, PERM_START_ACTIONS, PERM_ACT_ON_BEHALF, PERM_OPEN_CASES],
+    Role.INQUIRY_AGENT: [PERM_WORK_INQUIRY_TASKS],
+    Role.INQUIRY_AGENT_CONNECTOR: [PERM_WORK_INQUIRY_TASKS, PERM_MANAGED_ACCOUNTS_ONLY],
+    Role.CLAIM_AGENT: [PERM_WORK_CLAIM_TASKS, PERM_APPROVE_DEBITS],
+    Role.CLAIM_AGENT_CONNECTOR: [
+        PERM_WORK_CLAIM_TASKS,
+        PERM_APPROVE_DEBITS,
+        PERM_MANAGED_ACCOUNTS_ONLY,
+    ],
+    Role.PAYMENT_ADMIN: [PERM_MANAGE_CASE_RULES, PERM_VIEW_ALL_CASES],
     Role.COORDINATOR: [
         PERM_HANDLE,
         PERM_SUPERVISE,
@@ -59,6 +96,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_START_ACTIONS,
         PERM_APPROVE_ACTIONS,
         PERM_VIEW_DASHBOARD,
+        PERM_OPEN_CASES,
     ],
     Role.ADMIN: [
         PERM_HANDLE,
@@ -76,6 +114,10 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         PERM_ACT_ON_BEHALF,
         PERM_READ_AUDIT,
         PERM_VIEW_DASHBOARD,
+        PERM_MANAGE_ADVISORS,
+        PERM_OPEN_CASES,
+        PERM_MANAGE_CASE_RULES,
+        PERM_VIEW_ALL_CASES,
     ],
 }
 
@@ -146,7 +188,9 @@ def role_of(user: AbstractBaseUser | AnonymousUser) -> Role | None:
     """The highest role a user holds (for display and the console's capabilities)."""
     if not getattr(user, "is_authenticated", False):
         return None
-    if user.has_perm(PERM_MANAGE_USERS):
+    # Batch derivation is the admins' own tool (seed 004); managing users is not, since a
+    # coordinator may be granted it and stays a coordinator.
+    if user.has_perm(PERM_BATCH_DERIVE):
         return Role.ADMIN
     if user.has_perm(PERM_SUPERVISE):
         return Role.COORDINATOR

@@ -73,3 +73,18 @@ def field(
             field=name,
         )
     return value
+
+
+def id_list(payload: dict[str, Any], name: str, *, required: bool = True) -> list[int] | None:
+    """A JSON list of positive integers (ids); None when optional and absent."""
+    value = field(payload, name, list, required=required)
+    if value is None:
+        return None
+    for item in value:
+        if not isinstance(item, int) or isinstance(item, bool):
+            raise ValidationFailed(
+                f"Field '{name}' must be a list of integers.", code=ErrorCode.WRONG_TYPE, field=name
+            )
+        if item < 1:
+            raise ValidationFailed(f"Field '{name}' holds an id below 1.", field=name)
+    return value

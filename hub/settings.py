@@ -147,6 +147,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "hub.auth.BearerTokenMiddleware",
+    # External advisors: read-only while their access lasts, logged out when it ends.
+    "hub.advisors.AdvisorGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hub.errors.HubErrorMiddleware",
@@ -210,6 +212,12 @@ HUB_CONSOLE_SEEN_SECONDS = _env_float("HUB_CONSOLE_SEEN_SECONDS", 10.0)
 # Replays longer than this are answered with a fresh snapshot instead.
 HUB_CONSOLE_REPLAY_LIMIT = _env_int("HUB_CONSOLE_REPLAY_LIMIT", 10_000)
 HUB_MESSAGE_MAX_CHARS = _env_int("HUB_MESSAGE_MAX_CHARS", 4096)
+# External advisors (seed 003, docs/backoffice.md): an access code lets an advisor join for
+# this many minutes, then a new one is generated; a temporary access lasts this many hours
+# at most; wrong codes an advisor may enter per hour.
+HUB_ADVISOR_CODE_MINUTES = _env_int("HUB_ADVISOR_CODE_MINUTES", 60)
+HUB_ADVISOR_TEMPORARY_HOURS = _env_int("HUB_ADVISOR_TEMPORARY_HOURS", 8)
+HUB_ADVISOR_JOIN_MAX_ATTEMPTS = _env_int("HUB_ADVISOR_JOIN_MAX_ATTEMPTS", 5)
 HUB_WEBCHAT_ALLOWED_ORIGINS = [
     o.strip() for o in os.environ.get("HUB_WEBCHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()
 ]
@@ -249,6 +257,13 @@ BACKOFFICE_REQUEST_TTL_MINUTES = _env_int("BACKOFFICE_REQUEST_TTL_MINUTES", 60)
 # after this many executions that found the back office unavailable, the request fails.
 BACKOFFICE_EXECUTE_LEASE_SECONDS = _env_int("BACKOFFICE_EXECUTE_LEASE_SECONDS", 300)
 BACKOFFICE_EXECUTE_MAX_ATTEMPTS = _env_int("BACKOFFICE_EXECUTE_MAX_ATTEMPTS", 5)
+# Where an approved request's call runs (backoffice_bridge/executor.py): "thread" — a
+# bounded pool of this many threads per web process, with at most this many executions
+# queued (beyond it, and when a process dies, the scheduler's tick takes them) — or "off"
+# (only the scheduler's tick executes).
+BACKOFFICE_EXECUTOR = os.environ.get("BACKOFFICE_EXECUTOR", "thread")
+BACKOFFICE_EXECUTOR_THREADS = _env_int("BACKOFFICE_EXECUTOR_THREADS", 4)
+BACKOFFICE_EXECUTOR_QUEUE = _env_int("BACKOFFICE_EXECUTOR_QUEUE", 100)
 # Temporary transfer limits: how long they last, and the bank's maximum for each.
 BACKOFFICE_TEMPORARY_LIMITS_HOURS = _env_int("BACKOFFICE_TEMPORARY_LIMITS_HOURS", 24)
 BACKOFFICE_MAX_DAILY_TRANSFER = _env_int("BACKOFFICE_MAX_DAILY_TRANSFER", 50_000)

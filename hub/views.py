@@ -60,18 +60,32 @@ def index(request: HttpRequest) -> HttpResponse:
     return redirect("/console/")
 
 
-def staff_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """401 without a login or token, 403 for a user who is not customer-service staff."""
+ApiView = Callable[..., HttpResponse]
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        if not request.user.is_authenticated:
-            raise NotAuthenticated()
-        if not is_staff_member(request.user):
-            raise PermissionDenied("Only customer-service staff may use this API.")
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def login_api(
+    may_use: Callable[[Any], bool] | None = None, refusal: str = ""
+) -> Callable[[ApiView], ApiView]:
+    """The door of a JSON API view: 401 (``not_authenticated``) without a login or token;
+    with ``may_use``, 403 (``permission_denied``, ``refusal``) for a user it turns away.
+    Only who may knock: the services still decide who may do what."""
+
+    def decorate(view: ApiView) -> ApiView:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                raise NotAuthenticated()
+            if may_use is not None and not may_use(request.user):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+#: 401 without a login or token, 403 for a user who is not customer-service staff.
+staff_api = login_api(is_staff_member, "Only customer-service staff may use this API.")
 
 
 def query_int(request: HttpRequest, name: str, default: int | None) -> int | None:

@@ -10,25 +10,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hub.errors import parse_json_body
-from hub.exceptions import ErrorCode, ValidationFailed
-from hub.schemas import field
+from hub.exceptions import ValidationFailed
+from hub.schemas import field, id_list
 from hub.views import query_int, staff_api
 from knowledge_base import selectors, services
-
-
-def int_list(payload: dict[str, Any], name: str, *, required: bool = True) -> list[int] | None:
-    """A JSON list of positive integers (ids)."""
-    value = field(payload, name, list, required=required)
-    if value is None:
-        return None
-    for item in value:
-        if not isinstance(item, int) or isinstance(item, bool):
-            raise ValidationFailed(
-                f"Field '{name}' must be a list of integers.", code=ErrorCode.WRONG_TYPE, field=name
-            )
-        if item < 1:
-            raise ValidationFailed(f"Field '{name}' holds an id below 1.", field=name)
-    return value
 
 
 def reply_fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
@@ -38,7 +23,7 @@ def reply_fields(body: dict[str, Any], *, required: bool) -> dict[str, Any]:
         "shortcut": field(body, "shortcut", str, required=required, max_length=200),
         "body": field(body, "body", str, required=required, max_length=20000),
         "language": field(body, "language", str, required=required, max_length=32),
-        "query_type_ids": int_list(body, "query_type_ids", required=False),
+        "query_type_ids": id_list(body, "query_type_ids", required=False),
         "active": field(body, "active", bool, required=False),
     }
 
@@ -108,5 +93,5 @@ def api_reply_render(request: HttpRequest, reply_id: int) -> JsonResponse:
 @staff_api
 def api_replies_reorder(request: HttpRequest) -> JsonResponse:
     body = parse_json_body(request)
-    replies = services.reply_reorder(actor=request.user, reply_ids=int_list(body, "reply_ids"))
+    replies = services.reply_reorder(actor=request.user, reply_ids=id_list(body, "reply_ids"))
     return JsonResponse({"replies": replies})

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from hub.roles import (
@@ -188,3 +188,25 @@ def conversation_routing_timeline(*, conversation_id: Any) -> list[dict[str, Any
         }
         for row in rows
     ]
+
+
+def queue_waiting_for(*, actor: AbstractBaseUser) -> dict[str, Any]:
+    """How many conversations wait in the queue for the types this user serves, and since
+    when the oldest waits: the console's "queue I may see" line for operators, who get no
+    queue events.  Skills as routing reads them (none: every type; an untyped conversation
+    goes to anyone); a conversation still waiting for the customer's menu answer is not
+    routable yet and is not counted.  One query."""
+    from chat.models import Conversation, ConversationStatus
+
+    skills = OperatorState.query_types.through.objects.filter(
+        operatorstate__user_id=actor.pk
+    ).values("querytype_id")
+    serves = ~Exists(skills) | Q(query_type_id__in=skills) | Q(query_type__isnull=True)
+    row = (
+        Conversation.objects.filter(status=ConversationStatus.QUEUED)
+        .exclude(query_type__isnull=True, type_menu_asked__gt=0)
+        .filter(serves)
+        .aggregate(waiting=Count("pk"), oldest=Min("last_customer_message_at"))
+    )
+    oldest = row["oldest"]
+    return {"waiting": row["waiting"], "oldest_at": oldest.isoformat() if oldest else None}

@@ -64,6 +64,12 @@ def api_routing_options(request: HttpRequest) -> JsonResponse:
     return JsonResponse(selectors.routing_options(actor=request.user))
 
 
+@require_GET
+@staff_api
+def api_routing_queue(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(selectors.queue_waiting_for(actor=request.user))
+
+
 @require_POST
 @staff_api
 def api_derivation_preview(request: HttpRequest) -> JsonResponse:

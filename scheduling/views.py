@@ -64,7 +64,15 @@ def hours_page(request: HttpRequest) -> HttpResponse:
     try:
         selectors.hours_access(request.user)
     except PermissionDenied:
-        return render(request, "scheduling/hours_forbidden.html", status=403)
+        return render(
+            request,
+            "hub/forbidden.html",
+            {
+                "what": "opening hours",
+                "why": "Only coordinators and admins can change the service's opening hours.",
+            },
+            status=403,
+        )
     return render(
         request,
         "scheduling/hours.html",

@@ -87,16 +87,20 @@ def standin_server() -> Iterator[Standin]:
 
 
 @pytest.fixture
-def bo(standin_server: Standin, settings: Any) -> Standin:
+def bo(standin_server: Standin, settings: Any) -> Iterator[Standin]:
     """A freshly reset stand-in, and the hub's back-office settings pointing at it (short
-    timeouts and backoff so retries are quick)."""
+    timeouts and backoff so retries are quick).  At teardown the process's background
+    executions are awaited, so none outlives the test's settings."""
+    from backoffice_bridge.executor import executions_wait
+
     standin_server.reset()
     settings.BACKOFFICE_BASE_URL = standin_server.url
     settings.BACKOFFICE_TOKEN = TOKEN
     settings.BACKOFFICE_TIMEOUT_SECONDS = 0.5
     settings.BACKOFFICE_ATTEMPTS = 3
     settings.BACKOFFICE_BACKOFF_SECONDS = 0.02
-    return standin_server
+    yield standin_server
+    assert executions_wait(30), "background back-office executions still running after 30 s"
 
 
 @pytest.fixture

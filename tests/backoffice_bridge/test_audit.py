@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from backoffice_bridge import services
 from backoffice_bridge.audit import audit_append, audit_chain_verify, entry_hash
+from backoffice_bridge.executor import executions_wait
 from backoffice_bridge.models import AuditEntry, AuditImmutable
 from hub.exceptions import Conflict, HubError, PermissionDenied
 
@@ -41,6 +42,8 @@ def _flow(linked):
     services.action_request_pick(actor=linked["checker"], request_id=req["id"])
     services.action_request_release(actor=linked["checker"], request_id=req["id"])
     services.action_request_approve(actor=linked["checker2"], request_id=req["id"])
+    # The call runs after the approval's commit on the background executor.
+    assert executions_wait(30)
     return req
 
 

@@ -15,6 +15,7 @@ from backoffice_bridge import services
 from backoffice_bridge.actions import action_type_get
 from backoffice_bridge.audit import audit_chain_verify
 from backoffice_bridge.confirmation import customer_confirmation_answer
+from backoffice_bridge.executor import executions_wait
 from backoffice_bridge.models import ActionRequest, AuditEntry
 from chat.models import ConsoleEvent, Message
 from chat.services import webchat_message_receive
@@ -91,8 +92,10 @@ def test_the_customer_confirms_then_the_checker_decides(linked, bo, confirm_type
     assert confirm.outcome == "ok" and confirm.actor_role == "customer"
     assert confirm.on_behalf_of == "U1001" and confirm.after["status"] == "pending"
     assert bo.calls(path="/limits") == []  # still nothing at the bank before approval
-    done = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
-    assert done["status"] == "done"
+    approved = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    assert approved["status"] == "approved"
+    assert executions_wait(30)
+    assert ActionRequest.objects.get(pk=req["id"]).status == "done"
     assert audit_chain_verify().ok
 
 
@@ -100,6 +103,7 @@ def test_a_type_without_checker_runs_once_confirmed(linked, bo, confirm_types):
     req = _start(linked, "reset_password", {})
     assert req["status"] == "awaiting_confirmation" and bo.calls(path="/password-reset") == []
     _customer_says(f"YES {_code(linked)}")
+    assert executions_wait(30)
     row = ActionRequest.objects.get(pk=req["id"])
     assert row.status == "done" and row.business_status == "Password Reset Sent"
     assert bo.user("U1001")["password_resets"] == 1

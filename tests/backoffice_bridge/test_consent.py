@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from backoffice_bridge import consent, selectors, services
+from backoffice_bridge.executor import executions_wait
 from backoffice_bridge.models import ActionRequest, AuditEntry
 from chat.models import ConsoleEvent
 from hub.exceptions import Conflict, ErrorCode, HubError, PermissionDenied, ValidationFailed
@@ -164,7 +165,10 @@ def test_not_consented_is_disabled_with_the_exact_reason_then_enabled(linked, bo
     assert not ActionRequest.objects.exists() and bo.calls(path="/disputes") == []
     _record(linked)
     assert _types(linked)["dispute_transaction"]["enabled"] is True
-    assert _dispute(linked)["status"] == "done"
+    started = _dispute(linked)
+    assert started["status"] == "approved"  # no checker: executed in the background
+    assert executions_wait(30)
+    assert ActionRequest.objects.get(pk=started["id"]).status == "done"
 
 
 @pytest.mark.parametrize(

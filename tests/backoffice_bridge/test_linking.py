@@ -107,6 +107,27 @@ def test_back_office_down_is_a_503(setup, bo):
     with pytest.raises(Exception) as down:
         services.bank_users_search(actor=maker, conversation_id=conversation_id, query="ana")
     assert down.value.status == 503 and down.value.data["reason"] == "backoffice_unavailable"
+    assert down.value.code == "backoffice_unavailable"
+
+
+def test_back_office_down_over_rest_is_503_backoffice_unavailable(setup, bo, client):
+    """Reads (search, link refresh) that cannot reach the back office after the client's
+    retries: ``503 backoffice_unavailable``; the link is left as it was."""
+    maker, conversation_id = setup
+    client.force_login(maker)
+    base = f"/api/backoffice/conversations/{conversation_id}"
+    linked = client.post(
+        f"{base}/link/", json.dumps({"bank_user_id": "U1001"}), content_type="application/json"
+    )
+    assert linked.status_code == 201
+    bo.fault(status=503, count=10)
+    search = client.get(f"{base}/bank-users/?q=ana")
+    assert search.status_code == 503
+    assert search.json()["code"] == "backoffice_unavailable"
+    assert search.json()["data"]["reason"] == "backoffice_unavailable"
+    refresh = client.post(f"{base}/link/refresh/")
+    assert refresh.status_code == 503 and refresh.json()["code"] == "backoffice_unavailable"
+    assert client.get(f"{base}/link/").json()["link"]["bank_user_id"] == "U1001"
 
 
 def test_rest_search_link_get_unlink(setup, client):

@@ -1,7 +1,8 @@
 """Maker-checker over real HTTP to the stand-in, on PostgreSQL: the request saved at once
 with its business status and announced, pick-up exclusivity, no self-approval through
 any path, two checkers racing execute once, expiry, conflicting requests, the outcome
-note, and the 24-hour limits revert."""
+note, and the 24-hour limits revert.  Approval answers ``approved`` at once; the call
+runs on the process's executor, which ``_settled`` waits for (bounded)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from backoffice_bridge import selectors, services
+from backoffice_bridge.executor import executions_wait
 from backoffice_bridge.models import ActionRequest
 from chat.models import ConsoleEvent
 from hub.exceptions import Conflict, HubError, PermissionDenied
@@ -37,6 +39,27 @@ def _events(kind):
     return list(ConsoleEvent.objects.filter(kind=kind).order_by("id"))
 
 
+@pytest.fixture(autouse=True)
+def _drained():
+    """No execution outlives its test (its settings and rows are gone afterwards)."""
+    yield
+    assert executions_wait(30)
+
+
+def _settled(req_id):
+    """The request once this process's executor finished (bounded wait)."""
+    assert executions_wait(30)
+    return selectors.request_dict(
+        ActionRequest.objects.select_related("maker", "checker").get(pk=req_id)
+    )
+
+
+def _approve(linked, req, checker="checker"):
+    approved = services.action_request_approve(actor=linked[checker], request_id=req["id"])
+    assert approved["status"] == "approved"
+    return _settled(req["id"])
+
+
 def test_request_is_saved_with_its_business_status_and_announced(linked, bo):
     req = _create(linked)
     assert req["status"] == "pending" and req["business_status"] == "To Be Inactivated"
@@ -53,7 +76,7 @@ def test_request_is_saved_with_its_business_status_and_announced(linked, bo):
 
 def test_approval_executes_after_commit_and_posts_the_outcome(linked, bo):
     req = _create(linked)
-    approved = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    approved = _approve(linked, req)
     assert approved["status"] == "done" and approved["business_status"] == "Inactive"
     assert approved["checker"]["id"] == linked["checker"].pk
     assert bo.user("U1001")["status"] == "suspended"
@@ -74,7 +97,7 @@ def test_approval_executes_after_commit_and_posts_the_outcome(linked, bo):
 def test_back_office_5xx_is_retried_inside_one_execution(linked, bo):
     req = _create(linked)
     bo.fault(status=503, count=2, path="/block")
-    done = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    done = _approve(linked, req)
     assert done["status"] == "done"
     calls = bo.calls(path="/block")
     assert len(calls) == 3 and len({c["idempotency_key"] for c in calls}) == 1
@@ -84,7 +107,7 @@ def test_back_office_5xx_is_retried_inside_one_execution(linked, bo):
 def test_back_office_refusal_fails_with_its_reason(linked, bo):
     bo.put_user(id="U1001", user_name="ana.garcia", status="suspended")
     req = _create(linked)
-    failed = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    failed = _approve(linked, req)
     assert failed["status"] == "failed" and failed["business_status"] == "Failed"
     assert failed["outcome"]["reason"] == "the user is already suspended"
     assert len(bo.calls(path="/block")) == 1  # a 4xx is not retried
@@ -95,8 +118,8 @@ def test_back_office_refusal_fails_with_its_reason(linked, bo):
 def test_unavailable_back_office_leaves_it_approved_for_the_sweep(linked, bo):
     req = _create(linked)
     bo.fault(status=503, count=3, path="/block")
-    approved = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
-    assert approved["status"] == "approved"
+    approved = _approve(linked, req)
+    assert approved["status"] == "approved"  # deferred: back for the sweep
     assert bo.user("U1001")["status"] == "active"
     report = services.backoffice_tick()
     assert report["executed"] == 1
@@ -189,16 +212,16 @@ def test_two_checkers_approving_at_once_execute_once(linked, bo):
     losers = [r for r in results if isinstance(r, HubError)]
     assert len(winners) == 1 and len(losers) == 1
     assert losers[0].data["reason"] in {"already_decided", "picked_by_other"}
-    assert ActionRequest.objects.get(pk=req["id"]).status == "done"
+    assert _settled(req["id"])["status"] == "done"
     assert sum(c["acted"] for c in bo.calls(path="/block")) == 1
     assert len(_events("backoffice.request_approved")) == 1
 
 
 def test_execute_twice_acts_once(linked, bo):
     req = _create(linked)
-    # The approval's on-commit execution ran; the sweep and a replayed execution find
-    # nothing to claim.
-    services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    # The approval's execution ran; the sweep and a replayed execution find nothing to
+    # claim.
+    assert _approve(linked, req)["status"] == "done"
     assert services.action_request_execute(request_id=req["id"]) is None
     services.backoffice_tick()
     assert len(bo.calls(path="/block")) == 1
@@ -267,7 +290,9 @@ def test_unlinked_customer_and_plain_operator_are_refused(linked, staff):
 
 
 def test_password_reset_needs_no_checker(linked, bo):
-    done = _create(linked, action_type="reset_password", params={})
+    started = _create(linked, action_type="reset_password", params={})
+    assert started["status"] == "approved" and started["checker"] is None
+    done = _settled(started["id"])
     assert done["status"] == "done" and done["business_status"] == "Password Reset Sent"
     assert bo.user("U1001")["password_resets"] == 1
     (note,) = _events("backoffice.action_outcome")
@@ -280,7 +305,7 @@ def test_temporary_limits_are_reverted_by_the_scheduler_job(linked, bo):
         action_type="temporary_limits",
         params={"daily_transfer": 10_000, "single_transfer": 4_000},
     )
-    done = services.action_request_approve(actor=linked["checker"], request_id=req["id"])
+    done = _approve(linked, req)
     assert done["status"] == "done"
     assert bo.user("U1001")["temporary_limits"]["daily_transfer"] == 10_000
     due = ActionRequest.objects.get(pk=req["id"]).revert_due_at
@@ -331,7 +356,8 @@ def test_rest_maker_checker_flow(linked, client):
         == "picked"
     )
     approved = client.post(f"/api/backoffice/requests/{req_id}/approve/")
-    assert approved.status_code == 200 and approved.json()["request"]["status"] == "done"
+    assert approved.status_code == 200 and approved.json()["request"]["status"] == "approved"
+    assert executions_wait(30)
     got = client.get(f"/api/backoffice/requests/{req_id}/").json()["request"]
     assert got["business_status"] == "Inactive"
     again = client.post(

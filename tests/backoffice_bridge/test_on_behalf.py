@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice_bridge import consent, services
+from backoffice_bridge import consent, selectors, services
 from backoffice_bridge.actions import action_type_get
 from backoffice_bridge.audit import audit_chain_verify
+from backoffice_bridge.executor import executions_wait
 from backoffice_bridge.models import ActionRequest, AuditEntry
 from chat.models import ConsoleEvent
 from hub.exceptions import ErrorCode, ValidationFailed
@@ -139,11 +140,17 @@ def consented(linked):
 
 
 def _start(linked, action_type, params):
-    return services.action_request_create(
+    """Start it (no checker: approved at once) and wait for the executor's outcome."""
+    started = services.action_request_create(
         actor=linked["maker"],
         conversation_id=linked["conversation_id"],
         action_type=action_type,
         params=params,
+    )
+    assert started["status"] == "approved"
+    assert executions_wait(30)
+    return selectors.request_dict(
+        ActionRequest.objects.select_related("maker", "checker").get(pk=started["id"])
     )
 
 

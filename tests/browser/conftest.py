@@ -8,16 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import HubProcess, hub_env, manage, migrate
+from tests.browser.support import running_demo_hub
+from tests.harness import HubProcess
 
 
 @pytest.fixture(scope="module")
 def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """A daphne process serving the seeded demo (operator1, operator2, coordinator, admin;
     password "demo") with three open conversations."""
-    var_dir = tmp_path_factory.mktemp("browser-hub")
-    env = hub_env(None, None, HUB_VAR_DIR=str(var_dir), HUB_DEMO="1")
-    migrate(env)
-    manage(env, "demo_seed")
-    with HubProcess(env, log_dir=var_dir) as hub:
+    with running_demo_hub(tmp_path_factory.mktemp("browser-hub")) as hub:
         yield hub

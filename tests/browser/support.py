@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.harness import HubProcess, hub_env, manage, migrate
 
 CHROMIUM = os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,6 +32,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 DEMO_PASSWORD = "demo"
+TIMEOUT_MS = 15_000
+WIDE = {"width": 1280, "height": 800}
+NARROW = {"width": 400, "height": 800}
 
 
 def chromium_path() -> str:
@@ -79,6 +85,18 @@ class PageErrors:
         page.on("pageerror", on_page_error)
         return page
 
+    def unexpected(self, allowed_statuses: Iterable[int] = ()) -> list[str]:
+        """Every error except Chromium's "Failed to load resource" line for an answer with
+        one of ``allowed_statuses``: a page that asks for a 4xx on purpose (validation, a
+        stale version, a refused page) makes Chromium log it, and only those are allowed."""
+        statuses = "|".join(str(status) for status in allowed_statuses)
+        if not statuses:
+            return list(self.errors)
+        expected = re.compile(
+            rf"Failed to load resource: the server responded with a status of ({statuses}) "
+        )
+        return [e for e in self.errors if not expected.search(e)]
+
 
 class FrameLog:
     """The JSON frames a page's WebSockets send, to assert on the protocol the page speaks."""
@@ -114,10 +132,86 @@ class FrameLog:
         ]
 
 
-def sign_in(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto(f"{base_url}/accounts/login/?next=/console/")
+def sign_in_to(
+    page: Any,
+    base_url: str,
+    path: str,
+    username: str,
+    password: str = DEMO_PASSWORD,
+    *,
+    ready: str | None = None,
+    timeout_ms: float | None = TIMEOUT_MS,
+) -> None:
+    """Sign in through the login form straight to ``path``; then wait for ``ready`` (a
+    selector the page's script sets once it has loaded), if given."""
+    page.goto(f"{base_url}/accounts/login/?next={path}")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/console/")
-    page.wait_for_selector("#conn[data-state=live]")
+    page.wait_for_url(f"**{path}")
+    if ready is not None:
+        page.wait_for_selector(ready, timeout=timeout_ms)
+
+
+def sign_in(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in to the console and wait until its socket is live."""
+    sign_in_to(
+        page,
+        base_url,
+        "/console/",
+        username,
+        password,
+        ready="#conn[data-state=live]",
+        timeout_ms=None,
+    )
+
+
+@contextlib.contextmanager
+def screenshots_on_failure(pages: dict[str, Any], directory: Path, prefix: str) -> Iterator[None]:
+    """Save a full-page screenshot of every page (``<prefix>-<name>.png``) when the block
+    fails, then let the failure through."""
+    try:
+        yield
+    except BaseException:
+        for name, page in pages.items():
+            with contextlib.suppress(Exception):
+                path = directory / f"{prefix}-{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(f"screenshot: {path}")
+        raise
+
+
+def wait_text(page: Any, selector: str, text: str) -> None:
+    """Wait until the element ``selector`` is shown and its text contains ``text``."""
+    page.wait_for_function(
+        "([sel, text]) => { const n = document.querySelector(sel);"
+        " return n && !n.hidden && n.textContent.includes(text); }",
+        arg=[selector, text],
+        timeout=TIMEOUT_MS,
+    )
+
+
+def get_json(page: Any, base_url: str, path: str) -> Any:
+    """GET ``path`` with the page's session; it must answer 200."""
+    response = page.request.get(f"{base_url}{path}")
+    assert response.status == 200, response.text()
+    return response.json()
+
+
+@contextlib.contextmanager
+def running_demo_hub(
+    var_dir: Path,
+    *,
+    before_start: Callable[[dict[str, str]], None] | None = None,
+    **env_extra: str,
+) -> Iterator[HubProcess]:
+    """A daphne process on the embedded default with the demo seeded (operator1,
+    operator2, coordinator, admin; password "demo").  ``before_start`` gets the environment
+    after the seed, to add a test's own rows; ``env_extra`` adds settings."""
+    env = hub_env(None, None, HUB_VAR_DIR=str(var_dir), HUB_DEMO="1", **env_extra)
+    migrate(env)
+    manage(env, "demo_seed")
+    if before_start is not None:
+        before_start(env)
+    with HubProcess(env, log_dir=var_dir) as hub:
+        yield hub

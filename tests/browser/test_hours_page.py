@@ -18,52 +18,31 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.support import DEMO_PASSWORD, PageErrors, launch_chromium, sign_in
+from tests.browser.support import (
+    NARROW,
+    TIMEOUT_MS,
+    WIDE,
+    PageErrors,
+    get_json,
+    launch_chromium,
+    screenshots_on_failure,
+    sign_in,
+    sign_in_to,
+)
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_MS = 15_000
-WIDE = {"width": 1280, "height": 800}
-NARROW = {"width": 400, "height": 800}
 PAGE = "/coordinator/hours/"
-EXPECTED_HTTP_ERRORS = re.compile(
-    r"Failed to load resource: the server responded with a status of (400|409) "
-)
-
-
-def real_errors(errors: PageErrors) -> list[str]:
-    return [e for e in errors.errors if not EXPECTED_HTTP_ERRORS.search(e)]
-
-
-@contextlib.contextmanager
-def screenshots_on_failure(pages: dict[str, Any], directory: Path) -> Iterator[None]:
-    """Save a full-page screenshot of every page when the block fails."""
-    try:
-        yield
-    except BaseException:
-        for name, page in pages.items():
-            with contextlib.suppress(Exception):
-                path = directory / f"hours-{name}.png"
-                page.screenshot(path=str(path), full_page=True)
-                print(f"screenshot: {path}")
-        raise
+ALLOWED_HTTP = (400, 409)  # statuses the tests provoke on purpose
 
 
 def open_hours(page: Any, base: str, username: str) -> None:
-    """Sign in through the login form straight to the hours page."""
-    page.goto(f"{base}/accounts/login/?next={PAGE}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{PAGE}")
-    page.wait_for_selector("#hours-main[data-ready=true]", timeout=TIMEOUT_MS)
+    sign_in_to(page, base, PAGE, username, ready="#hours-main[data-ready=true]")
 
 
 def day_row(page: Any, weekday: int) -> Any:
@@ -86,12 +65,6 @@ def saved_version(page: Any, version: int) -> None:
         f"() => document.getElementById('save-status').textContent === 'Saved · version {version}'",
         timeout=TIMEOUT_MS,
     )
-
-
-def api_get(page: Any, base: str, path: str) -> dict[str, Any]:
-    response = page.request.get(f"{base}{path}")
-    assert response.status == 200, response.text()
-    return response.json()
 
 
 def preview(page: Any, day: str, at: str) -> str:
@@ -117,7 +90,7 @@ def test_coordinator_edits_hours_previews_and_meets_a_concurrent_edit(demo_hub, 
         coordinator = errors.watch(browser.new_context(viewport=WIDE).new_page(), "coordinator")
         admin = errors.watch(browser.new_context(viewport=WIDE).new_page(), "admin")
         pages = {"coordinator": coordinator, "admin": admin}
-        with screenshots_on_failure(pages, tmp_path):
+        with screenshots_on_failure(pages, tmp_path, "hours"):
             # The console's header links the page for those who may edit the hours.
             sign_in(coordinator, base, "coordinator")
             coordinator.click("#hours-link")
@@ -148,7 +121,7 @@ def test_coordinator_edits_hours_previews_and_meets_a_concurrent_edit(demo_hub, 
             assert "Version 2" in coordinator.text_content("#scope-meta")
 
             # The REST API shows the change.
-            schedule = api_get(coordinator, base, "/api/hours/schedule/")
+            schedule = get_json(coordinator, base, "/api/hours/schedule/")
             assert schedule["version"] == 2
             weekly = {(i["weekday"], i["start"], i["end"]) for i in schedule["weekly"]}
             assert {(0, "09:00", "13:00"), (0, "14:00", "18:00")} <= weekly
@@ -173,7 +146,7 @@ def test_coordinator_edits_hours_previews_and_meets_a_concurrent_edit(demo_hub, 
             assert "They saved version 2 after you loaded version 1" in conflict
             assert "Your changes are not saved" in conflict
             assert admin.evaluate("document.activeElement.id") == "conflict"
-            assert api_get(admin, base, "/api/hours/schedule/")["version"] == 2
+            assert get_json(admin, base, "/api/hours/schedule/")["version"] == 2
             # Reload shows the coordinator's hours; the admin's next save goes through.
             admin.click("#conflict-reload")
             admin.wait_for_selector("#conflict[hidden]", state="attached", timeout=TIMEOUT_MS)
@@ -185,7 +158,7 @@ def test_coordinator_edits_hours_previews_and_meets_a_concurrent_edit(demo_hub, 
             saved_version(admin, 3)
 
             invalid_input_shows_the_server_error(coordinator, base)
-        assert real_errors(errors) == []
+        assert errors.unexpected(ALLOWED_HTTP) == []
 
 
 def invalid_input_shows_the_server_error(page: Any, base: str) -> None:
@@ -229,7 +202,7 @@ def invalid_input_shows_the_server_error(page: Any, base: str) -> None:
     )
     assert page.get_attribute("#time-zone", "aria-invalid") == "true"
     # Nothing was saved by any of these.
-    assert api_get(page, base, "/api/hours/schedule/")["version"] == 3
+    assert get_json(page, base, "/api/hours/schedule/")["version"] == 3
 
     # Valid again, but loaded at version 2: the conflict, not an error.
     page.fill("#time-zone", "Europe/Madrid")
@@ -256,7 +229,7 @@ def test_special_day_from_the_calendar_the_holidays_import_and_a_narrow_screen(d
     errors = PageErrors()
     with launch_chromium() as browser:
         page = errors.watch(browser.new_context(viewport=NARROW).new_page(), "coordinator")
-        with screenshots_on_failure({"coordinator": page}, tmp_path):
+        with screenshots_on_failure({"coordinator": page}, tmp_path, "hours"):
             open_hours(page, base, "coordinator")
             # Nothing wider than the screen.
             assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
@@ -304,7 +277,7 @@ def test_special_day_from_the_calendar_the_holidays_import_and_a_narrow_screen(d
             assert focused_date(page) == target.isoformat()  # focus back on the day
             listed = page.locator("#month-days .month-day", has_text="Staff training")
             assert "10:00\u201314:00" in listed.text_content()
-            days = api_get(page, base, "/api/hours/special-days/")["special_days"]
+            days = get_json(page, base, "/api/hours/special-days/")["special_days"]
             ours = [d for d in days if d["date"] == target.isoformat()]
             assert ours and ours[0]["label"] == "Staff training" and not ours[0]["closed"]
             assert ours[0]["intervals"] == [
@@ -355,7 +328,7 @@ def test_special_day_from_the_calendar_the_holidays_import_and_a_narrow_screen(d
             new_year = page.locator('#cal-body button[data-date="2028-01-01"].is-closed')
             new_year.wait_for(timeout=TIMEOUT_MS)
             assert "closed, New Year's Day" in new_year.get_attribute("aria-label")
-            days = api_get(page, base, "/api/hours/special-days/")["special_days"]
+            days = get_json(page, base, "/api/hours/special-days/")["special_days"]
             assert len([d for d in days if d["source"] == "holidays:ES"]) == new
             # A second preview: every date is taken now.
             page.click("#import-preview")
@@ -365,7 +338,7 @@ def test_special_day_from_the_calendar_the_holidays_import_and_a_narrow_screen(d
             )
             assert page.is_disabled("#import-run")
             assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
-        assert real_errors(errors) == []
+        assert errors.unexpected(ALLOWED_HTTP) == []
 
 
 def test_an_operator_is_refused(demo_hub):

@@ -28,6 +28,17 @@
  * as `routing.conversation(s)_unassigned` and are dropped from the list; a supervisor ignores
  * those because the matching assigned/queued event carries the new holder.
  *
+ * Working aids (docs/architecture.md, "Console"): waiting times, search and sort in the list,
+ * the queue each user may see (supervisors from their events, operators from
+ * GET /api/routing/queue/), opt-in new-query alerts (WebAudio tone, desktop notification) and
+ * keyboard shortcuts ("?" lists them).
+ *
+ * Internal notes (`note.send`, `chat.note_added`): staff-only text on a conversation, written
+ * in the composer's Note mode (Alt+O).  They ride the same outbox as replies (a kind of
+ * entry that sends `note.send` instead of `message.send`), arrive in the history frame's
+ * `notes` and live as events, and are drawn as yellow "Internal note" cards, never as a
+ * message bubble.  The customer's side has no path to them (the server keeps them apart).
+ *
  * User-provided text is only ever written with textContent.
  */
 (function () {
@@ -43,6 +54,8 @@
   var SILENT_LIMIT_MS = 50000; // no frame at all for this long: the socket is dead
   var RESEND_AFTER_MS = 10000; // an unacknowledged reply is sent again (same client_id)
   var MAX_TEXT = 4096;
+  var NOTE_MAX = 2000; // chat.models.NOTE_MAX_CHARS
+  var NOTE_LABEL = "Internal note \u2014 only staff see this";
   var HISTORY_PAGE = 50;
   var PRESENCES = ["online", "away", "offline"];
   var PRESENCE_LABEL = { online: "online", away: "away", offline: "offline" };
@@ -169,6 +182,12 @@
     typeField: $("type-field"),
     convType: $("conv-type"),
     transferOpen: $("transfer-open"),
+    noteOpen: $("note-open"),
+    noteToggle: $("note-toggle"),
+    noteLabel: $("composer-note-label"),
+    composerLabel: $("composer-label"),
+    hintReply: $("composer-hint-reply"),
+    hintNote: $("composer-hint-note"),
     deriveOpen: $("derive-open"),
     closeDialog: $("close-dialog"),
     closeForm: $("close-form"),
@@ -224,6 +243,16 @@
     outreachTpl: $("outreach-tpl"),
     outreachError: $("outreach-error"),
     outreachSend: $("outreach-send"),
+    search: $("conv-search"),
+    sort: $("conv-sort"),
+    view: $("conv-view"),
+    viewField: $("conv-view-field"),
+    queueInfo: $("queue-info"),
+    listNoMatch: $("list-nomatch"),
+    notifyToggle: $("notify-toggle"),
+    alertStatus: $("alert-status"),
+    keysOpen: $("keys-open"),
+    keysDialog: $("keys-dialog"),
   };
 
   var state = {
@@ -251,6 +280,7 @@
     outbox: new Map(), // client_id -> {client_id, conversation_id, text, status, sentAt, error}
     drafts: new Map(),
     requests: new Map(), // request_id -> what it was for
+    noteMode: false, // the composer writes an internal note instead of a reply
   };
 
   var sock = {
@@ -615,7 +645,7 @@
     (frame.conversations || []).forEach(function (c) {
       var last = c.last_message;
       c.preview = last
-        ? { id: last.id, text: last.text || "", direction: last.direction }
+        ? { id: last.id, text: last.text || "", direction: last.direction, system: !!last.system }
         : { id: 0, text: "", direction: null };
       delete c.last_message; // the preview is the one place that knows the newest message
       fresh.set(c.id, c);
@@ -637,6 +667,8 @@
     renderThread();
     if (!sock.live) goLive();
     else ensureSelectedLoaded();
+    boOnSnapshot();
+    queueRefresh();
   }
 
   function requestResume() {
@@ -700,6 +732,9 @@
       case "chat.message_status":
         onMessageStatus(data.message);
         break;
+      case "chat.note_added":
+        onNoteAdded(data.note);
+        break;
       case "routing.presence_changed":
         if (state.me && data.user_id === state.me.id && data.presence) {
           state.presence = data.presence;
@@ -708,6 +743,7 @@
         onOperatorPresence(data.user_id, data.presence);
         break;
       default:
+        if (ev.name && ev.name.indexOf("backoffice.") === 0) boOnEvent(ev);
         break;
     }
   }
@@ -740,6 +776,7 @@
       conv = Object.assign(existing, summary);
     } else {
       conv = Object.assign({ unread: null, last_message_id: null, preview: null }, summary);
+      alertNewQuery(conv);
       // A brand-new conversation has no messages yet; one pulled from the queue may have some,
       // unknown here until it is opened (preview stays null: a placeholder).
       if (!summary.last_message_at) {
@@ -994,6 +1031,15 @@
       outreachStarted(frame, info);
       return;
     }
+    if (frame.note && frame.request_id !== undefined) {
+      var noteEntry = state.outbox.get(String(frame.request_id));
+      if (noteEntry) {
+        state.outbox.delete(noteEntry.client_id);
+        saveOutbox();
+      }
+      onNoteAdded(frame.note);
+      return;
+    }
     if (frame.message && frame.request_id !== undefined) {
       var entry = state.outbox.get(String(frame.request_id));
       var m = frame.message;
@@ -1020,6 +1066,7 @@
     if (info.kind === "presence") {
       state.presence = frame.presence || info.presence;
       renderPresence();
+      queueRefresh();
     } else if (info.kind === "read") {
       if (frame.conversation) {
         var c = state.convs.get(frame.conversation.id);
@@ -1089,6 +1136,10 @@
     messages.forEach(function (m) {
       thread.messages.set(m.id, m);
     });
+    if (!info.beforeId || !thread.notes) thread.notes = new Map();
+    (frame.notes || []).forEach(function (n) {
+      thread.notes.set(n.id, n);
+    });
     if (!info.beforeId && frame.timeline) {
       thread.timeline = new Map();
       frame.timeline.forEach(function (entry) {
@@ -1140,7 +1191,7 @@
       }
       saveOutbox();
       if (state.selectedId === entry.conversation_id) renderMessages();
-      showNotice("Reply not sent: " + errorText(frame));
+      showNotice((entry.kind === "note" ? "Note not saved: " : "Reply not sent: ") + errorText(frame));
       return;
     }
     if (info && info.kind === "history") {
@@ -1220,6 +1271,7 @@
         status: e.status,
         error: e.error || null,
         createdAt: e.createdAt,
+        kind: e.kind || "reply",
       });
     });
     storeSet(STORE_OUTBOX, list);
@@ -1228,7 +1280,7 @@
   function transmit(entry) {
     if (!sock.live) return;
     var ok = send({
-      type: "message.send",
+      type: entry.kind === "note" ? "note.send" : "message.send",
       request_id: entry.client_id,
       conversation_id: entry.conversation_id,
       client_id: entry.client_id,
@@ -1251,6 +1303,10 @@
 
   function sendReply() {
     var conv = selectedConversation();
+    if (noteModeOn(conv)) {
+      sendNote(conv);
+      return;
+    }
     if (!conv || !canAct(conv)) return;
     if (windowClosed(conv)) {
       showNotice(WINDOW_CLOSED_TEXT + ".", { kind: "warning", timeout: 6000 });
@@ -1279,6 +1335,70 @@
     transmit(entry);
     renderMessages({ toBottom: true });
   }
+
+  // ---------------------------------------------------------------- internal notes
+  function canNote(conv) {
+    // Whoever sees the conversation here may note it: its operator and supervisors (the
+    // server decides; advisors never reach this console).
+    return !!(conv && state.me && !conv.movedAway && (state.supervisor || conv.operator_id === state.me.id));
+  }
+
+  function noteModeOn(conv) {
+    return !!(state.noteMode && canNote(conv));
+  }
+
+  function setNoteMode(on) {
+    var conv = selectedConversation();
+    state.noteMode = !!on && canNote(conv);
+    kbClose();
+    renderThread();
+    if (state.noteMode || (conv && canAct(conv))) {
+      if (!els.text.disabled) els.text.focus();
+    } else {
+      els.messages.focus();
+    }
+  }
+
+  function sendNote(conv) {
+    var text = els.text.value.trim();
+    if (!text) return;
+    if (text.length > NOTE_MAX) {
+      showNotice("A note can be at most " + NOTE_MAX + " characters.", { kind: "warning", timeout: 6000 });
+      return;
+    }
+    var entry = {
+      client_id: uuid4(),
+      conversation_id: conv.id,
+      text: text,
+      status: "sending",
+      sentAt: 0,
+      createdAt: new Date().toISOString(),
+      kind: "note",
+    };
+    state.outbox.set(entry.client_id, entry);
+    saveOutbox();
+    els.text.value = "";
+    state.drafts.delete(conv.id);
+    autoGrow();
+    transmit(entry);
+    renderMessages({ toBottom: true });
+  }
+
+  function onNoteAdded(note) {
+    if (!note || !note.conversation_id) return;
+    var thread = state.threads.get(note.conversation_id);
+    if (!thread || !thread.loaded) return; // the next history load brings it
+    if (!thread.notes) thread.notes = new Map();
+    thread.notes.set(note.id, note);
+    if (state.selectedId === note.conversation_id) renderMessages();
+  }
+
+  els.noteToggle.addEventListener("click", function () {
+    setNoteMode(!state.noteMode);
+  });
+  els.noteOpen.addEventListener("click", function () {
+    setNoteMode(!state.noteMode);
+  });
 
   // ---------------------------------------------------------------- reading, closing, presence
   var markReadTimer = null;
@@ -2001,7 +2121,16 @@
 
   function sortedConversations() {
     var list = Array.from(state.convs.values());
+    var byWaiting = listPrefs.sort === "waiting";
     list.sort(function (a, b) {
+      if (byWaiting) {
+        // Those waiting for an answer first, the longest waiting on top; then the rest.
+        var wa = isAwaitingReply(a) ? parseTime(a.last_customer_message_at) : null;
+        var wb = isAwaitingReply(b) ? parseTime(b.last_customer_message_at) : null;
+        if (wa !== null && wb !== null && wa !== wb) return wa - wb;
+        if (wa !== null && wb === null) return -1;
+        if (wa === null && wb !== null) return 1;
+      }
       var ta = parseTime(a.last_message_at) || parseTime(a.created_at) || 0;
       var tb = parseTime(b.last_message_at) || parseTime(b.created_at) || 0;
       return tb - ta;
@@ -2016,8 +2145,15 @@
   }
 
   function isAwaitingReply(conv) {
-    // The customer spoke last: they are waiting for us.
-    return !!conv.last_customer_message_at && conv.last_customer_message_at === conv.last_message_at;
+    // The customer spoke last, or only the hub's own messages (queue position, type menu,
+    // out-of-hours reply) came after them: they are waiting for a person.
+    if (!conv.last_customer_message_at) return false;
+    if (conv.last_customer_message_at === conv.last_message_at) return true;
+    var p = conv.preview;
+    if (p && p.id) return p.direction === "in" || !!p.system;
+    // The newest message is not known here (the conversation came by a routing event):
+    // nobody of the staff has answered it yet, so the customer is still waiting.
+    return !conv.first_operator_reply_at;
   }
 
   function waitingInfo(conv, now) {
@@ -2067,7 +2203,7 @@
 
   function onListKey(e) {
     if (e.key !== "ArrowDown" && e.key !== "ArrowUp" && e.key !== "Home" && e.key !== "End") return;
-    var buttons = Array.from(els.list.querySelectorAll("button.conv"));
+    var buttons = visibleRows();
     var i = buttons.indexOf(e.currentTarget);
     if (i < 0) return;
     e.preventDefault();
@@ -2139,6 +2275,7 @@
   function renderList() {
     var now = Date.now();
     var list = sortedConversations();
+    var shown = 0;
     var seen = new Set();
     var focused = els.list.contains(document.activeElement) ? document.activeElement : null;
     var before = els.list.firstChild;
@@ -2150,6 +2287,8 @@
         listNodes.set(conv.id, node);
       }
       updateListItem(node, conv, now);
+      node.li.hidden = !listMatches(conv);
+      if (!node.li.hidden) shown += 1;
       if (node.li !== before) els.list.insertBefore(node.li, before);
       before = node.li.nextSibling;
     });
@@ -2168,6 +2307,11 @@
     els.list.setAttribute("aria-busy", state.lastEventId === null ? "true" : "false");
     els.listEmpty.hidden = list.length > 0 || state.lastEventId === null;
     els.listCount.textContent = String(list.length) + (state.truncated ? "+" : "");
+    var filtering = listFiltering();
+    els.listNoMatch.hidden = !filtering || shown > 0 || list.length === 0;
+    els.listCount.setAttribute("aria-label", filtering ? shown + " of " + list.length + " conversations shown" : "Number of conversations");
+    if (filtering) els.listCount.textContent = shown + "/" + els.listCount.textContent;
+    renderQueueInfo(now);
     els.listTruncated.hidden = !state.truncated;
     var totalUnread = 0;
     list.forEach(function (c) {
@@ -2186,13 +2330,20 @@
     els.threadMain.hidden = !conv;
     if (!conv) {
       els.workspace.setAttribute("data-view", "list");
+      boRender();
       return;
     }
     els.threadTitle.textContent = conv.customer && conv.customer.name ? conv.customer.name : "Customer";
     renderThreadMeta(conv, Date.now());
     var acting = canAct(conv);
+    var noting = noteModeOn(conv);
     els.closeBtn.hidden = !acting;
-    els.composer.hidden = !acting;
+    // Watchers (supervisors, a closed conversation's operator) get the composer only to
+    // write a note: "Add note" (Alt+O) opens it in Note mode.
+    els.composer.hidden = !(acting || noting);
+    els.noteOpen.hidden = acting || !canNote(conv);
+    els.noteOpen.setAttribute("aria-pressed", noting ? "true" : "false");
+    els.noteOpen.textContent = noting ? "Cancel note" : "Add note";
     renderThreadType(conv);
     els.transferOpen.hidden = !(canTransfer() && conv.status !== "closed" && !conv.movedAway);
     var banner = "";
@@ -2216,6 +2367,7 @@
     state.windowShownClosed = windowClosed(conv);
     updateComposer();
     renderMessages(opts);
+    boRender();
   }
 
   function renderThreadMeta(conv, now) {
@@ -2238,19 +2390,32 @@
 
   function updateComposer() {
     var conv = selectedConversation();
-    var usable = canAct(conv);
-    var closed = usable && windowClosed(conv);
+    var noting = noteModeOn(conv);
+    var usable = canAct(conv) || noting;
+    // The 24-hour window limits replies to the customer, never notes.
+    var closed = usable && !noting && windowClosed(conv);
     els.send.disabled = !usable || closed;
     els.text.disabled = !usable || closed;
     els.composer.classList.toggle("offline", !sock.live);
     els.composer.classList.toggle("window-closed", closed);
+    els.composer.classList.toggle("note-mode", noting);
+    els.noteToggle.setAttribute("aria-pressed", noting ? "true" : "false");
+    els.noteToggle.hidden = !canNote(conv);
+    els.noteLabel.hidden = !noting;
+    els.hintReply.hidden = noting;
+    els.hintNote.hidden = !noting;
+    els.composerLabel.textContent = noting ? NOTE_LABEL : "Reply";
+    els.send.textContent = noting ? "Save note" : "Send";
+    els.text.maxLength = noting ? NOTE_MAX : MAX_TEXT;
     renderTemplatePanel(conv);
     renderOutreachSend();
-    els.text.placeholder = closed
-      ? WINDOW_CLOSED_TEXT
-      : sock.live
-        ? "Write a reply…"
-        : "Write a reply… (sent when the connection is back)";
+    els.text.placeholder = noting
+      ? "Write an internal note for staff…"
+      : closed
+        ? WINDOW_CLOSED_TEXT
+        : sock.live
+          ? "Write a reply…"
+          : "Write a reply… (sent when the connection is back)";
   }
 
   function buildMessageNode(key) {
@@ -2265,6 +2430,19 @@
     li._text = text;
     li._meta = meta;
     return li;
+  }
+
+  function renderNote(node, text, created) {
+    // A note card: its label first, so it reads as staff-only before anything else.
+    node.className = "msg msg-note";
+    node.setAttribute("aria-label", NOTE_LABEL);
+    var tag = node._tag;
+    if (!tag) {
+      tag = el("span", "note-tag", NOTE_LABEL);
+      node._text.parentNode.insertBefore(tag, node._text);
+      node._tag = tag;
+    }
+    node._text.textContent = text;
   }
 
   function renderMessages(opts) {
@@ -2287,23 +2465,38 @@
           items.push({ key: "m" + m.id, message: m });
         });
     }
-    if (thread && thread.loaded && thread.timeline && thread.timeline.size) {
-      // Changes of hands sit between the messages at the time they happened.
-      var entries = Array.from(thread.timeline.values());
+    var boEntries = thread && thread.loaded ? boTimeline(conv.id) : [];
+    var noteList = thread && thread.loaded && thread.notes ? Array.from(thread.notes.values()) : [];
+    if (thread && thread.loaded && ((thread.timeline && thread.timeline.size) || boEntries.length || noteList.length)) {
+      // Changes of hands and back-office steps sit between the messages at the time they
+      // happened.
+      var entries = Array.from(thread.timeline ? thread.timeline.values() : [])
+        .sort(function (a, b) {
+          return a.id - b.id;
+        })
+        .map(function (t, index) {
+          return { key: "a" + t.id, timeline: t, at: parseTime(t.created_at) || 0, order: index };
+        });
+      boEntries.forEach(function (b, index) {
+        entries.push({ key: b.key, bo: b, at: parseTime(b.at) || 0, order: 100000 + index });
+      });
+      noteList.forEach(function (n) {
+        entries.push({ key: "n" + n.id, note: n, at: parseTime(n.created_at) || 0, order: 200000 + n.id });
+      });
+      entries.sort(function (a, b) {
+        return a.at - b.at || a.order - b.order;
+      });
       var merged = [];
       var i = 0;
-      entries.sort(function (a, b) {
-        return a.id - b.id;
-      });
       items.forEach(function (item) {
         var at = parseTime(item.message.created_at) || 0;
-        while (i < entries.length && (parseTime(entries[i].created_at) || 0) < at) {
-          merged.push({ key: "a" + entries[i].id, timeline: entries[i] });
+        while (i < entries.length && entries[i].at < at) {
+          merged.push(entries[i]);
           i++;
         }
         merged.push(item);
       });
-      for (; i < entries.length; i++) merged.push({ key: "a" + entries[i].id, timeline: entries[i] });
+      for (; i < entries.length; i++) merged.push(entries[i]);
       items = merged;
     }
     state.outbox.forEach(function (entry) {
@@ -2317,7 +2510,15 @@
     items.forEach(function (item) {
       var created =
         parseTime(
-          item.message ? item.message.created_at : item.timeline ? item.timeline.created_at : item.pending.createdAt
+          item.message
+            ? item.message.created_at
+            : item.timeline
+              ? item.timeline.created_at
+              : item.note
+                ? item.note.created_at
+                : item.bo
+                  ? item.bo.at
+                  : item.pending.createdAt
         ) || Date.now();
       var day = new Date(created).toDateString();
       if (day !== lastDay) {
@@ -2340,7 +2541,36 @@
         node = buildMessageNode(item.key);
         messageNodes.set(item.key, node);
       }
-      if (item.timeline) {
+      if (item.note) {
+        renderNote(node, item.note.text, created);
+        var author = item.note.author || {};
+        var mine = state.me && author.id === state.me.id;
+        node._meta.textContent = (mine ? "You" : author.name || "Staff") + " · " + clockTime(created);
+        node._meta.title = new Date(created).toLocaleString();
+      } else if (item.pending && item.pending.kind === "note") {
+        var pn = item.pending;
+        renderNote(node, pn.text, created);
+        node.className += " " + (pn.status === "failed" ? "msg-failed" : "msg-pending");
+        node._meta.textContent = "";
+        if (pn.status === "failed") {
+          node._meta.appendChild(el("span", "msg-state", "Not saved" + (pn.error ? ": " + pn.error : "")));
+          var discardNote = el("button", "link-btn", "Discard");
+          discardNote.type = "button";
+          discardNote.addEventListener("click", function () {
+            state.outbox.delete(pn.client_id);
+            saveOutbox();
+            renderMessages();
+          });
+          node._meta.appendChild(discardNote);
+        } else {
+          node._meta.appendChild(el("span", "msg-state", sock.live ? "Saving…" : "Waiting for connection…"));
+        }
+      } else if (item.bo) {
+        node.className = "msg msg-timeline msg-bo bo-tone-" + item.bo.tone;
+        node._text.textContent = item.bo.text;
+        node._meta.textContent = "Back office · " + clockTime(created);
+        node._meta.title = new Date(created).toLocaleString();
+      } else if (item.timeline) {
         node.className = "msg msg-timeline";
         node._text.textContent = describeTimeline(item.timeline);
         node._meta.textContent = clockTime(created);
@@ -2428,6 +2658,9 @@
       var node = listNodes.get(conv.id);
       if (node) renderWait(node.wait, waitingInfo(conv, now));
     });
+    renderQueueInfo(now);
+    // Waiting times change the order only when sorted by waiting.
+    if (listPrefs.sort === "waiting") renderList();
     var conv = selectedConversation();
     if (conv) renderThreadMeta(conv, now);
     // The reply window closing while the thread is open disables the composer.
@@ -2483,7 +2716,8 @@
 
   function kbOnInput() {
     var conv = selectedConversation();
-    var query = conv && canAct(conv) ? kbQueryOf(els.text.value) : null;
+    // Saved replies are for the customer: a note never searches them.
+    var query = conv && canAct(conv) && !noteModeOn(conv) ? kbQueryOf(els.text.value) : null;
     if (query === null) {
       if (kb.open || kb.pending) kbClose();
       return;
@@ -3124,6 +3358,386 @@
     showNotice("Conversation started with " + (info.customerName || "the customer") + ".", { kind: "info", timeout: 4000 });
   }
 
+  // ---------------------------------------------------------------- list: search, sort, queue
+  // The search box filters the list as one types (customer name, the newest message, query
+  // type, channel); the sort puts the longest-waiting customers on top; supervisors may show
+  // only the queue or their own.  The sort and the view are remembered in this browser.
+  var STORE_PREFS = "hub.console.listPrefs";
+  var STORE_NOTIFY = "hub.console.notify";
+  var QUEUE_POLL_MS = 10000;
+  var listPrefs = { sort: "recent", view: "all" };
+
+  function localGet(key) {
+    try {
+      var raw = window.localStorage.getItem(key);
+      return raw ? JSON.parse(raw) : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function localSet(key, value) {
+    try {
+      window.localStorage.setItem(key, JSON.stringify(value));
+    } catch (e) {
+      /* storage disabled: the choice lasts for this page */
+    }
+  }
+
+  function fold(text) {
+    // Case- and accent-blind, so "garcia" finds "García".
+    return String(text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function listQuery() {
+    return fold(els.search.value).trim();
+  }
+
+  function listFiltering() {
+    return !!listQuery() || (state.supervisor && listPrefs.view !== "all");
+  }
+
+  function listMatches(conv) {
+    if (state.supervisor && listPrefs.view === "queue" && conv.status !== "queued") return false;
+    if (state.supervisor && listPrefs.view === "mine" && !(state.me && conv.operator_id === state.me.id)) return false;
+    var q = listQuery();
+    if (!q) return true;
+    var hay = fold(
+      [
+        conv.customer && conv.customer.name,
+        conv.preview && conv.preview.text,
+        typeLabel(conv),
+        conv.query_type && conv.query_type.code,
+        CHANNEL_LABEL[conv.channel] || conv.channel,
+      ].join(" \u0001 ")
+    );
+    return q.split(/\s+/).every(function (word) {
+      return hay.indexOf(word) >= 0;
+    });
+  }
+
+  function visibleRows() {
+    return Array.from(els.list.querySelectorAll("li:not([hidden]) > button.conv"));
+  }
+
+  function applyListPrefs() {
+    els.sort.value = listPrefs.sort;
+    els.view.value = listPrefs.view;
+  }
+
+  (function loadListPrefs() {
+    var stored = localGet(STORE_PREFS);
+    if (stored && (stored.sort === "recent" || stored.sort === "waiting")) listPrefs.sort = stored.sort;
+    if (stored && (stored.view === "all" || stored.view === "queue" || stored.view === "mine")) listPrefs.view = stored.view;
+    applyListPrefs();
+  })();
+
+  els.search.addEventListener("input", function () {
+    renderList();
+  });
+  els.search.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && els.search.value) {
+      e.preventDefault();
+      e.stopPropagation();
+      els.search.value = "";
+      renderList();
+    } else if (e.key === "ArrowDown") {
+      var rows = visibleRows();
+      if (rows.length) {
+        e.preventDefault();
+        rows[0].focus();
+      }
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+      var first = visibleRows()[0];
+      if (first) select(first.getAttribute("data-id"));
+    }
+  });
+  els.sort.addEventListener("change", function () {
+    listPrefs.sort = els.sort.value === "waiting" ? "waiting" : "recent";
+    localSet(STORE_PREFS, listPrefs);
+    renderList();
+  });
+  els.view.addEventListener("change", function () {
+    listPrefs.view = ["all", "queue", "mine"].indexOf(els.view.value) >= 0 ? els.view.value : "all";
+    localSet(STORE_PREFS, listPrefs);
+    renderList();
+  });
+
+  // --- the queue I may see: supervisors count it from their list (they get every queue
+  // event); operators get no queue events and ask GET /api/routing/queue/ for the waiting
+  // conversations of the types they serve, on every (re)connect, presence change and
+  // every few seconds while the console is live.
+  var queue = { waiting: null, oldestAt: null, inFlight: false, timer: null };
+
+  function queueRefresh() {
+    if (state.supervisor || queue.inFlight || !sock.live) return;
+    queue.inFlight = true;
+    fetch("/api/routing/queue/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(
+        function (body) {
+          queue.inFlight = false;
+          if (body && typeof body.waiting === "number") {
+            queue.waiting = body.waiting;
+            queue.oldestAt = parseTime(body.oldest_at);
+          }
+          renderQueueInfo(Date.now());
+        },
+        function () {
+          queue.inFlight = false; // offline: the connection indicator says so already
+        }
+      );
+  }
+
+  queue.timer = setInterval(function () {
+    if (!document.hidden) queueRefresh();
+  }, QUEUE_POLL_MS);
+
+  function renderQueueInfo(now) {
+    var count = 0;
+    var oldest = null;
+    if (state.supervisor) {
+      state.convs.forEach(function (c) {
+        if (c.status !== "queued" || c.awaiting_type) return;
+        count += 1;
+        var t = parseTime(c.last_customer_message_at) || parseTime(c.created_at);
+        if (t !== null && (oldest === null || t < oldest)) oldest = t;
+      });
+      var label = els.view.querySelector('option[value="queue"]');
+      if (label) label.textContent = "In the queue (" + count + ")";
+    } else {
+      if (queue.waiting === null) {
+        els.queueInfo.hidden = true;
+        return;
+      }
+      count = queue.waiting;
+      oldest = queue.oldestAt;
+    }
+    var text;
+    if (!count) text = state.supervisor ? "Nobody waits in the queue" : "Nobody waits in the queue for your types";
+    else {
+      text = count + (count === 1 ? " conversation waits" : " conversations wait") + " in the queue" + (state.supervisor ? "" : " for your types");
+      if (oldest !== null) text += " · longest " + shortDuration(now - oldest);
+    }
+    els.queueInfo.textContent = text;
+    els.queueInfo.setAttribute("data-waiting", String(count));
+    els.queueInfo.classList.toggle("queue-busy", count > 0);
+    els.queueInfo.hidden = false;
+  }
+
+  // ---------------------------------------------------------------- new-query alerts
+  // Opt-in, per browser: a desktop notification (the permission is asked only when the user
+  // switches alerts on) and a short two-note tone made with WebAudio.  A new query is a
+  // conversation arriving in this console's list: assigned to an operator, or queued
+  // (supervisors).  The page's own list already shows it; the alert is for a hidden tab.
+  var alerts = { on: false, audio: null, count: 0 };
+
+  function renderNotifyToggle() {
+    els.notifyToggle.setAttribute("aria-pressed", alerts.on ? "true" : "false");
+    els.notifyToggle.classList.toggle("on", alerts.on);
+    var denied = "Notification" in window && Notification.permission === "denied";
+    els.notifyToggle.title = alerts.on
+      ? "Alerts for new queries are on (sound" + (denied ? "; desktop notifications are blocked in this browser" : " and desktop notification") + "). Click to turn them off."
+      : "Alert me of new queries with a sound and a desktop notification";
+    els.notifyToggle.querySelector(".notify-label").textContent = alerts.on ? "Alerts on" : "Alerts off";
+  }
+
+  function audioContext() {
+    if (alerts.audio) return alerts.audio;
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return null;
+    try {
+      alerts.audio = new Ctx();
+    } catch (e) {
+      alerts.audio = null;
+    }
+    return alerts.audio;
+  }
+
+  function playTone() {
+    var ctx = audioContext();
+    if (!ctx) return false;
+    try {
+      if (ctx.state === "suspended") ctx.resume();
+      var start = ctx.currentTime + 0.01;
+      [880, 1320].forEach(function (freq, i) {
+        var osc = ctx.createOscillator();
+        var gain = ctx.createGain();
+        var at = start + i * 0.16;
+        osc.type = "sine";
+        osc.frequency.value = freq;
+        gain.gain.setValueAtTime(0.0001, at);
+        gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.14);
+        osc.connect(gain);
+        gain.connect(ctx.destination);
+        osc.start(at);
+        osc.stop(at + 0.15);
+      });
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function showDesktopNotification(conv) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return false;
+    var parts = [CHANNEL_LABEL[conv.channel] || conv.channel || ""];
+    if (typeLabel(conv)) parts.push(typeLabel(conv));
+    if (conv.status === "queued") parts.push("waiting in the queue");
+    try {
+      var n = new Notification("New query: " + displayName(conv), {
+        body: parts.filter(Boolean).join(" · "),
+        tag: "hub-query-" + conv.id,
+      });
+      n.onclick = function () {
+        window.focus();
+        if (state.convs.has(conv.id)) select(conv.id);
+        n.close();
+      };
+      return true;
+    } catch (e) {
+      return false; // some browsers allow notifications only from a service worker
+    }
+  }
+
+  function alertNewQuery(conv) {
+    if (!alerts.on || state.lastEventId === null) return;
+    if (!state.supervisor && !(state.me && conv.operator_id === state.me.id)) return;
+    if (state.supervisor && conv.status !== "queued") return;
+    if (conv.awaiting_type) return; // not a query yet: the customer is choosing its type
+    alerts.count += 1;
+    playTone();
+    showDesktopNotification(conv);
+    els.notifyToggle.setAttribute("data-alerts", String(alerts.count));
+    els.alertStatus.textContent = "New query from " + displayName(conv);
+  }
+
+  function setAlerts(on) {
+    alerts.on = on;
+    localSet(STORE_NOTIFY, on);
+    renderNotifyToggle();
+  }
+
+  els.notifyToggle.addEventListener("click", function () {
+    if (alerts.on) {
+      setAlerts(false);
+      return;
+    }
+    // The click is the user's gesture: the audio may start and the permission be asked.
+    var ctx = audioContext();
+    if (ctx && ctx.state === "suspended") ctx.resume();
+    setAlerts(true);
+    if ("Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission().then(renderNotifyToggle, renderNotifyToggle);
+    }
+  });
+  alerts.on = localGet(STORE_NOTIFY) === true;
+  renderNotifyToggle();
+
+  // ---------------------------------------------------------------- keyboard shortcuts
+  // Alt+↓/Alt+↑ next/previous conversation, Alt+W the longest waiting, Ctrl+K search,
+  // Alt+R reply box, Alt+O note mode, Alt+C close, Alt+T transfer, Alt+N new conversation,
+  // Alt+B back office, Alt+A approvals, "/" saved replies (in the reply box), "?" this list.  Letters
+  // are read from e.code too, since Alt+letter types another character on some layouts.
+  function typingIn(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  function altKey(e, letter) {
+    return e.altKey && !e.ctrlKey && !e.metaKey && (e.code === "Key" + letter || (e.key || "").toUpperCase() === letter);
+  }
+
+  function stepConversation(delta) {
+    var rows = visibleRows();
+    if (!rows.length) return;
+    var ids = rows.map(function (b) {
+      return b.getAttribute("data-id");
+    });
+    var i = ids.indexOf(state.selectedId);
+    var j = i < 0 ? (delta > 0 ? 0 : ids.length - 1) : i + delta;
+    if (j < 0 || j >= ids.length) return;
+    select(ids[j]);
+  }
+
+  function openLongestWaiting() {
+    var best = null;
+    var bestAt = Infinity;
+    state.convs.forEach(function (c) {
+      var node = listNodes.get(c.id);
+      if (!isAwaitingReply(c) || (node && node.li.hidden)) return;
+      var t = parseTime(c.last_customer_message_at);
+      if (t !== null && t < bestAt) {
+        bestAt = t;
+        best = c;
+      }
+    });
+    if (best) select(best.id);
+    else showNotice("Nobody is waiting for an answer.", { kind: "info", timeout: 3000 });
+  }
+
+  function openKeys() {
+    openModal(els.keysDialog, els.keysDialog.querySelector("[data-dismiss]"));
+  }
+
+  els.keysOpen.addEventListener("click", openKeys);
+  els.keysDialog.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-dismiss]")) dismissDialog(els.keysDialog);
+  });
+  els.keysDialog.addEventListener("close", function () {
+    var opener = dialogOpener.get(els.keysDialog);
+    dialogOpener.delete(els.keysDialog);
+    if (opener && opener.isConnected && opener.offsetParent) opener.focus();
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || document.querySelector("dialog[open]")) return;
+    var conv = selectedConversation();
+    if (e.key === "?" && !e.ctrlKey && !e.metaKey && !e.altKey && !typingIn(e.target)) {
+      e.preventDefault();
+      openKeys();
+    } else if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === "ArrowDown" || e.key === "ArrowUp") &&
+        !(e.target && e.target.tagName === "SELECT")) {
+      // (Alt+↓ on a select opens its options: left to the browser.)
+      e.preventDefault();
+      stepConversation(e.key === "ArrowDown" ? 1 : -1);
+    } else if ((e.ctrlKey || e.metaKey) && !e.altKey && (e.code === "KeyK" || e.key === "k" || e.key === "K")) {
+      e.preventDefault();
+      els.workspace.setAttribute("data-view", "list");
+      els.search.focus();
+      els.search.select();
+    } else if (altKey(e, "W")) {
+      e.preventDefault();
+      openLongestWaiting();
+    } else if (altKey(e, "R")) {
+      if (!conv) return;
+      e.preventDefault();
+      if (canAct(conv) && !els.text.disabled) els.text.focus();
+      else els.messages.focus();
+    } else if (altKey(e, "O")) {
+      if (!canNote(conv)) return;
+      e.preventDefault();
+      setNoteMode(!state.noteMode);
+    } else if (altKey(e, "C")) {
+      if (!conv || !canAct(conv)) return;
+      e.preventDefault();
+      openCloseDialog(conv);
+    } else if (altKey(e, "T")) {
+      if (!conv || els.transferOpen.hidden) return;
+      e.preventDefault();
+      els.transferOpen.click();
+    } else if (altKey(e, "N")) {
+      if (els.outreachOpen.hidden || els.outreachOpen.disabled) return;
+      e.preventDefault();
+      els.outreachOpen.click();
+    }
+  });
+
   // ---------------------------------------------------------------- composer and keys
   function autoGrow() {
     els.text.style.height = "auto";
@@ -3155,6 +3769,1507 @@
         window.matchMedia("(max-width: 760px)").matches) {
       els.back.click();
     }
+  });
+
+  // ---------------------------------------------------------------- back office (docs/backoffice.md)
+  // The back-office panel of the open conversation: the linked bank user (or a search to link
+  // one), the customer's consent, the action types this user may start (disabled ones with the
+  // server's reason), the conversation's requests and payment cases.  Checkers also get the
+  // list "Requests sent for approval".  Everything is read over REST (/api/backoffice/…) when
+  // a conversation opens and after every snapshot, then kept current by the `backoffice.*`
+  // console events; the server decides every rule, the panel only shows what it says.
+  var BO_API = "/api/backoffice/";
+  var BO_OPEN = { awaiting_confirmation: true, pending: true, picked: true, approved: true, executing: true };
+  var BO_FOR_APPROVAL = { pending: true, picked: true };
+  var BO_APPROVED = { approved: true, executing: true, done: true, failed: true };
+  var BO_CANCELLABLE = { awaiting_confirmation: true, pending: true, picked: true };
+  var BO_FINAL = { done: true, failed: true, rejected: true, expired: true, cancelled: true };
+  var BO_SEARCH_FIELDS = [
+    ["", "Every column"],
+    ["user_name", "User name"],
+    ["first_name", "First name"],
+    ["last_name", "Last name"],
+    ["mobile", "Mobile phone"],
+    ["email", "E-mail"],
+    ["personal_id", "Personal ID number"],
+    ["core_banking_id", "Core-banking id"],
+    ["system_user_id", "System user id"],
+  ];
+  var BO_USER_ROWS = [
+    ["user_name", "User name"],
+    ["id", "Bank user id"],
+    ["core_banking_id", "Core-banking id"],
+    ["system_user_id", "System user id"],
+    ["personal_id", "Personal ID"],
+    ["mobile", "Mobile"],
+    ["email", "E-mail"],
+  ];
+  var BO_NOT_LINKED = "Disabled as the customer is not linked to a bank user";
+  var BO_WIDE_QUERY = "(min-width: 1101px)";
+
+  var bo = {
+    csrf: root.getAttribute("data-csrf") || "",
+    canStart: root.getAttribute("data-bo-start") === "1",
+    canApprove: root.getAttribute("data-bo-approve") === "1",
+    open: null, // the panel: null = the default for the width (open when wide)
+    convs: new Map(), // conversation id -> entry (boEntry)
+    approvals: new Map(), // request id -> request (pending or picked)
+    approvalsOpen: false,
+    approvalsError: "",
+    actionFor: null, // {conversationId, type}
+    reasonFor: null, // {kind: "reject" | "revoke", ...}
+    consentFor: null, // conversation id
+    armed: null, // {key, timer}: a two-step button waiting for its second press
+  };
+
+  var boEls = {
+    toggle: $("bo-toggle"),
+    panel: $("bo-panel"),
+    close: $("bo-close"),
+    status: $("bo-status"),
+    link: $("bo-link"),
+    consentSection: $("bo-consent-section"),
+    consent: $("bo-consent"),
+    actionsSection: $("bo-actions-section"),
+    actions: $("bo-actions"),
+    requestsSection: $("bo-requests-section"),
+    requests: $("bo-requests"),
+    casesSection: $("bo-cases-section"),
+    cases: $("bo-cases"),
+    approvalsOpen: $("approvals-open"),
+    approvalsCount: $("approvals-count"),
+    approvals: $("approvals"),
+    approvalsClose: $("approvals-close"),
+    approvalsList: $("approvals-list"),
+    approvalsEmpty: $("approvals-empty"),
+    actionDialog: $("bo-action-dialog"),
+    actionForm: $("bo-action-form"),
+    actionTitle: $("bo-action-title"),
+    actionLead: $("bo-action-lead"),
+    actionFields: $("bo-action-fields"),
+    actionError: $("bo-action-error"),
+    actionSubmit: $("bo-action-submit"),
+    consentDialog: $("bo-consent-dialog"),
+    consentForm: $("bo-consent-form"),
+    consentEvidence: $("bo-consent-evidence"),
+    consentReference: $("bo-consent-reference"),
+    consentScope: $("bo-consent-scope"),
+    consentExpiry: $("bo-consent-expiry"),
+    consentError: $("bo-consent-error"),
+    consentSubmit: $("bo-consent-submit"),
+    reasonDialog: $("bo-reason-dialog"),
+    reasonForm: $("bo-reason-form"),
+    reasonTitle: $("bo-reason-title"),
+    reasonLead: $("bo-reason-lead"),
+    reasonText: $("bo-reason-text"),
+    reasonError: $("bo-reason-error"),
+    reasonSubmit: $("bo-reason-submit"),
+  };
+
+  function boApi(method, path, body) {
+    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    if (method !== "GET") init.headers["X-CSRFToken"] = bo.csrf;
+    return fetch(path, init).then(
+      function (response) {
+        return response.text().then(function (raw) {
+          var data = null;
+          try {
+            data = raw ? JSON.parse(raw) : null;
+          } catch (e) {
+            data = null;
+          }
+          if (response.ok) return data || {};
+          var err = data && data.code ? data : { code: "http_" + response.status, message: "The server answered " + response.status + "." };
+          err.status = response.status;
+          err.data = err.data || {};
+          throw err;
+        });
+      },
+      function () {
+        throw { code: "network", status: 0, message: "The server could not be reached. Check the connection and try again.", data: {} };
+      }
+    );
+  }
+
+  function boErrorText(err) {
+    return (err && err.message) || "Something went wrong.";
+  }
+
+  function boConvPath(id) {
+    return BO_API + "conversations/" + encodeURIComponent(id) + "/";
+  }
+
+  function boEntry(id, create) {
+    var entry = bo.convs.get(id);
+    if (!entry && create) {
+      entry = {
+        id: id,
+        link: null,
+        linkLoaded: false,
+        consents: [],
+        types: null,
+        requests: new Map(),
+        notes: new Map(), // "<request id>" / "<request id>:revert" -> internal note text
+        cases: new Map(),
+        log: new Map(), // link / unlink lines of the timeline
+        loading: false,
+        stale: false,
+        error: "",
+        results: null, // bank users found by the search
+        searchError: "",
+        searching: false,
+      };
+      bo.convs.set(id, entry);
+    }
+    return entry || null;
+  }
+
+  function boMine(person) {
+    return !!(person && state.me && person.id === state.me.id);
+  }
+
+  function boWho(person) {
+    if (!person) return "someone";
+    return boMine(person) ? "you" : person.name || "staff #" + person.id;
+  }
+
+  function boWhen(iso) {
+    var t = parseTime(iso);
+    if (t === null) return "";
+    var d = new Date(t);
+    var today = new Date().toDateString() === d.toDateString();
+    return today ? clockTime(t) : d.toLocaleDateString(undefined, { day: "numeric", month: "short" }) + " " + clockTime(t);
+  }
+
+  function boHuman(value) {
+    var text = String(value).replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  function boNumber(n) {
+    return typeof n === "number" ? n.toLocaleString() : String(n);
+  }
+
+  function boUserName(user) {
+    if (!user) return "";
+    var name = [user.first_name, user.last_name].filter(Boolean).join(" ");
+    return name || user.user_name || user.id || "";
+  }
+
+  function boParamsText(params) {
+    if (!params) return "";
+    return Object.keys(params)
+      .filter(function (k) {
+        return params[k] !== null && params[k] !== undefined && params[k] !== "";
+      })
+      .map(function (k) {
+        var v = params[k];
+        return boHuman(k).toLowerCase() + ": " + (typeof v === "string" && /^[a-z_]+$/.test(v) ? boHuman(v).toLowerCase() : boNumber(v));
+      })
+      .join(", ");
+  }
+
+  function boFailure(r) {
+    var o = r.outcome || {};
+    return o.reason || (o.error && o.error.reason) || o.code || "";
+  }
+
+  // --- loading -------------------------------------------------------------------------
+  function boMayLoad(id) {
+    // Operators read only their own conversations: asking for one that left them is a 404.
+    return !!id && (state.supervisor || state.convs.has(id));
+  }
+
+  function boEnsureLoaded(id) {
+    if (!boMayLoad(id) || !sock.everLive) return;
+    var entry = boEntry(id, false);
+    if (entry && (entry.loading || (!entry.stale && entry.linkLoaded))) return;
+    boLoad(id);
+  }
+
+  function boLoad(id) {
+    var entry = boEntry(id, true);
+    entry.loading = true;
+    entry.stale = false;
+    entry.error = "";
+    var jobs = [
+      boApi("GET", boConvPath(id) + "link/").then(function (d) {
+        boSetLink(entry, d.link || null);
+        entry.linkLoaded = true;
+      }),
+      boApi("GET", boConvPath(id) + "requests/").then(function (d) {
+        (d.requests || []).forEach(function (r) {
+          boMergeRequest(entry, r);
+        });
+      }),
+    ];
+    if (bo.canStart) {
+      jobs.push(boLoadTypes(entry));
+      jobs.push(boLoadConsents(entry));
+    }
+    // Payment cases (GET /api/cases/?conversation_id=): not essential to the panel, so a
+    // failure leaves the cases to the live `backoffice.case` events.
+    jobs.push(
+      boApi("GET", "/api/cases/?conversation_id=" + encodeURIComponent(id)).then(
+        function (d) {
+          (d.cases || []).forEach(function (c) {
+            boCaseUpdate(id, c);
+          });
+        },
+        function () {}
+      )
+    );
+    Promise.all(jobs)
+      .catch(function (err) {
+        entry.error = "The back office could not be read: " + boErrorText(err);
+      })
+      .then(function () {
+        entry.loading = false;
+        boRefreshViews(id);
+      });
+  }
+
+  function boLoadTypes(entry) {
+    return boApi("GET", BO_API + "action-types/?conversation_id=" + encodeURIComponent(entry.id)).then(function (d) {
+      entry.types = d.action_types || [];
+    });
+  }
+
+  function boLoadConsents(entry) {
+    return boApi("GET", boConvPath(entry.id) + "consents/").then(function (d) {
+      entry.consents = d.consents || [];
+    });
+  }
+
+  function boReloadEligibility(id) {
+    // A link, status or consent change can enable or disable on-behalf actions.
+    var entry = boEntry(id, false);
+    if (!entry || !bo.canStart || !boMayLoad(id)) return;
+    Promise.all([boLoadTypes(entry), boLoadConsents(entry)])
+      .catch(function (err) {
+        entry.error = "The back office could not be read: " + boErrorText(err);
+      })
+      .then(function () {
+        boRefreshViews(id);
+      });
+  }
+
+  function boReloadLink(id) {
+    var entry = boEntry(id, false);
+    if (!entry || !boMayLoad(id)) return;
+    boApi("GET", boConvPath(id) + "link/")
+      .then(function (d) {
+        boSetLink(entry, d.link || null);
+        entry.linkLoaded = true;
+      })
+      .catch(function (err) {
+        entry.error = "The back office could not be read: " + boErrorText(err);
+      })
+      .then(function () {
+        boRefreshViews(id);
+        boReloadEligibility(id);
+      });
+  }
+
+  function boLoadApprovals() {
+    if (!bo.canApprove) return;
+    boApi("GET", BO_API + "requests/")
+      .then(function (d) {
+        bo.approvals.clear();
+        (d.requests || []).forEach(function (r) {
+          bo.approvals.set(r.id, r);
+        });
+        bo.approvalsError = "";
+      })
+      .catch(function (err) {
+        bo.approvalsError = "The list could not be read: " + boErrorText(err);
+      })
+      .then(boRenderApprovals);
+  }
+
+  function boRefreshViews(id) {
+    if (id === state.selectedId) {
+      boRender();
+      renderMessages();
+    }
+    boRenderApprovals();
+  }
+
+  // --- state changes -------------------------------------------------------------------
+  function boSetLink(entry, link) {
+    if (link && link.unlinked_at) {
+      boLogLink(entry, link);
+      link = null;
+    }
+    if (link) boLogLink(entry, link);
+    var changed = (entry.link ? entry.link.bank_user_id : null) !== (link ? link.bank_user_id : null);
+    entry.link = link;
+    if (changed) entry.results = null;
+  }
+
+  function boLogLink(entry, link) {
+    if (!link || !link.id) return;
+    var name = boUserName(link.bank_user) || link.bank_user_id;
+    if (link.linked_at) {
+      entry.log.set("l" + link.id, {
+        at: link.linked_at,
+        text: "Linked to bank user " + name + " (" + link.bank_user_id + ") by " + boWho(link.linked_by),
+      });
+    }
+    if (link.unlinked_at) {
+      entry.log.set("u" + link.id, {
+        at: link.unlinked_at,
+        text: "Unlinked from bank user " + name + " (" + link.bank_user_id + ") by " + boWho(link.unlinked_by),
+      });
+    }
+  }
+
+  function boMergeRequest(entry, r) {
+    var old = entry.requests.get(r.id);
+    // A list read racing an event may be older than the event: a decided request stays so.
+    if (old && BO_FINAL[old.status] && !BO_FINAL[r.status]) return old;
+    entry.requests.set(r.id, r);
+    return r;
+  }
+
+  function boRequestUpdate(r, info) {
+    info = info || {};
+    if (!r || r.id === undefined) return;
+    var entry = boEntry(r.conversation_id, false);
+    var before = null;
+    if (entry) {
+      before = entry.requests.get(r.id) || null;
+      r = boMergeRequest(entry, r);
+      if (info.note) entry.notes.set(String(r.id) + (info.reverted ? ":revert" : ""), info.note);
+    }
+    if (bo.canApprove) {
+      var had = bo.approvals.has(r.id);
+      if (BO_FOR_APPROVAL[r.status]) bo.approvals.set(r.id, r);
+      else bo.approvals.delete(r.id);
+      if (!had && info.event === "backoffice.request_created" && BO_FOR_APPROVAL[r.status] && !boMine(r.maker)) {
+        showNotice("New request for approval: " + r.label + " (" + r.business_status + ")", { kind: "info", timeout: 8000 });
+      }
+    }
+    if (boMine(r.maker) && info.event && r.conversation_id !== state.selectedId &&
+        (!before || before.status !== r.status) &&
+        (r.status === "done" || r.status === "failed" || r.status === "rejected" || r.status === "expired")) {
+      showNotice("Your request \u201c" + r.label + "\u201d: " + r.business_status, { kind: r.status === "done" ? "info" : "warning", timeout: 8000 });
+    }
+  }
+
+  function boCaseUpdate(conversationId, kase) {
+    if (!kase || kase.id === undefined || kase.id === null) return;
+    var entry = boEntry(conversationId, false);
+    if (!entry) return;
+    var old = entry.cases.get(kase.id);
+    if (old && old.updated_at && kase.updated_at && parseTime(old.updated_at) > parseTime(kase.updated_at)) return;
+    entry.cases.set(kase.id, kase);
+  }
+
+  function boOnEvent(ev) {
+    var d = ev.data || {};
+    var convId = ev.conversation_id ||
+      (d.request && d.request.conversation_id) ||
+      (d.link && d.link.conversation_id) ||
+      (d.consent && d.consent.conversation_id) ||
+      (d["case"] && d["case"].conversation_id) || null;
+    var entry = convId ? boEntry(convId, false) : null;
+    if (d.request) {
+      boRequestUpdate(d.request, { event: ev.name, note: d.note, reverted: ev.name === "backoffice.action_reverted" });
+    }
+    switch (ev.name) {
+      case "backoffice.customer_linked":
+      case "backoffice.customer_unlinked":
+      case "backoffice.link_refreshed":
+        if (entry && d.link) {
+          boSetLink(entry, ev.name === "backoffice.customer_unlinked" ? Object.assign({}, d.link, { unlinked_at: d.link.unlinked_at || new Date().toISOString() }) : d.link);
+          entry.linkLoaded = true;
+        }
+        if (convId) boReloadEligibility(convId);
+        break;
+      case "backoffice.consent_recorded":
+      case "backoffice.consent_revoked":
+        if (entry && d.consent) {
+          entry.consents = entry.consents.filter(function (c) {
+            return c.id !== d.consent.id;
+          });
+          entry.consents.unshift(d.consent);
+        }
+        if (convId) boReloadEligibility(convId);
+        break;
+      case "backoffice.action_outcome":
+      case "backoffice.action_reverted":
+        // An executed action may have changed the bank user's status (block, unblock).
+        if (convId) boReloadLink(convId);
+        break;
+      case "backoffice.case":
+      case "backoffice.case_opened":
+      case "backoffice.case_updated":
+        boCaseUpdate(convId, d["case"]);
+        break;
+      default:
+        break;
+    }
+    if (convId) boRefreshViews(convId);
+    else boRenderApprovals();
+  }
+
+  function boOnSnapshot() {
+    // Events may have been missed while the socket was down: read everything again.
+    bo.convs.forEach(function (entry) {
+      entry.stale = true;
+    });
+    if (state.selectedId) boEnsureLoaded(state.selectedId);
+    boLoadApprovals();
+  }
+
+  // --- rendering -----------------------------------------------------------------------
+  function boButton(text, className, focusKey, onClick) {
+    var b = el("button", "btn btn-sm " + (className || "btn-ghost"), text);
+    b.type = "button";
+    if (focusKey) b.setAttribute("data-focus-key", focusKey);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function boArmed(key) {
+    return !!(bo.armed && bo.armed.key === key);
+  }
+
+  function boArm(key, rerender) {
+    // A destructive step asks for a second press instead of a native confirm().
+    if (bo.armed) clearTimeout(bo.armed.timer);
+    bo.armed = {
+      key: key,
+      timer: setTimeout(function () {
+        bo.armed = null;
+        rerender();
+      }, 5000),
+    };
+    rerender();
+  }
+
+  function boDisarm() {
+    if (bo.armed) clearTimeout(bo.armed.timer);
+    bo.armed = null;
+  }
+
+  function boKeepFocus(container, build) {
+    // Rebuilding a section must not throw the keyboard user out of it.
+    var active = document.activeElement;
+    var key = active && container.contains(active) ? active.getAttribute("data-focus-key") : null;
+    build();
+    if (key) {
+      var again = container.querySelector('[data-focus-key="' + CSS.escape(key) + '"]');
+      var home = container.closest('[tabindex="-1"]');
+      if (again && !again.disabled) again.focus();
+      else if (home && !home.hidden) home.focus(); // the panel or the approvals list
+    }
+  }
+
+  function boIsOpen() {
+    // Open by default on wide screens for those who act (makers, checkers); operators who
+    // only read the link open it with the button.
+    if (bo.open !== null) return bo.open;
+    return (bo.canStart || bo.canApprove) && window.matchMedia(BO_WIDE_QUERY).matches;
+  }
+
+  function boSetOpen(open, moveFocus) {
+    bo.open = open;
+    boRender();
+    if (!moveFocus) return;
+    if (open) boEls.panel.focus();
+    else boEls.toggle.focus();
+  }
+
+  function boRender() {
+    var conv = selectedConversation();
+    var open = !!conv && boIsOpen();
+    boEls.panel.hidden = !open;
+    els.threadMain.setAttribute("data-bo", open ? "open" : "closed");
+    boEls.toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    if (!conv) return;
+    boEnsureLoaded(conv.id);
+    var entry = boEntry(conv.id, false);
+    var status = "";
+    if (!boMayLoad(conv.id) && !entry) status = "This conversation is no longer yours: its back-office details are not shown.";
+    else if (!entry || (entry.loading && !entry.linkLoaded)) status = "Loading…";
+    else if (entry.error) status = entry.error;
+    boEls.status.textContent = status;
+    boEls.status.hidden = !status;
+    boEls.status.classList.toggle("bo-status-error", !!(entry && entry.error));
+    boKeepFocus(boEls.link, function () {
+      boRenderLink(conv, entry);
+    });
+    boKeepFocus(boEls.consent, function () {
+      boRenderConsent(conv, entry);
+    });
+    boKeepFocus(boEls.actions, function () {
+      boRenderActions(conv, entry);
+    });
+    boKeepFocus(boEls.requests, function () {
+      boRenderRequests(conv, entry);
+    });
+    boRenderCases(entry);
+  }
+
+  function boStatusBadge(status) {
+    var badge = el("span", "bo-badge bo-user-status", status ? boHuman(status) : "Unknown");
+    badge.setAttribute("data-status", status || "unknown");
+    return badge;
+  }
+
+  function boRenderLink(conv, entry) {
+    var box = boEls.link;
+    box.textContent = "";
+    if (!entry || !entry.linkLoaded) return;
+    var link = entry.link;
+    if (link) {
+      var user = link.bank_user || {};
+      var card = el("div", "bo-user");
+      card.setAttribute("data-bank-user-id", link.bank_user_id);
+      var top = el("div", "bo-user-top");
+      top.appendChild(el("span", "bo-user-name", boUserName(user) || link.bank_user_id));
+      top.appendChild(boStatusBadge(user.status));
+      card.appendChild(top);
+      var dl = el("dl", "bo-user-ids");
+      BO_USER_ROWS.forEach(function (row) {
+        var value = row[0] === "id" ? link.bank_user_id : user[row[0]];
+        if (value === null || value === undefined || value === "") return;
+        dl.appendChild(el("dt", null, row[1]));
+        dl.appendChild(el("dd", null, value));
+      });
+      card.appendChild(dl);
+      card.appendChild(
+        el("p", "bo-note", "Linked by " + boWho(link.linked_by) + " · " + boWhen(link.linked_at) +
+          (link.status_read_at ? " · status read " + boWhen(link.status_read_at) : ""))
+      );
+      if (bo.canStart) {
+        var actions = el("div", "bo-row");
+        actions.appendChild(boButton("Refresh status", "btn-ghost", "link:refresh", function (e) {
+          var b = e.currentTarget;
+          setBusy(b, true, "Reading…");
+          boApi("POST", boConvPath(conv.id) + "link/refresh/").then(function (d) {
+            boSetLink(entry, d.link || null);
+            boReloadEligibility(conv.id);
+          }).catch(function (err) {
+            showNotice(boErrorText(err));
+          }).then(function () {
+            setBusy(b, false);
+            boRefreshViews(conv.id);
+          });
+        }));
+        var key = "unlink:" + conv.id;
+        actions.appendChild(boButton(boArmed(key) ? "Confirm unlink" : "Unlink", "btn-danger-outline", "link:unlink", function (e) {
+          if (!boArmed(key)) {
+            boArm(key, boRender);
+            return;
+          }
+          boDisarm();
+          var b = e.currentTarget;
+          setBusy(b, true, "Unlinking…");
+          boApi("DELETE", boConvPath(conv.id) + "link/").then(function (d) {
+            boSetLink(entry, d.link ? Object.assign({}, d.link, { unlinked_at: d.link.unlinked_at || new Date().toISOString() }) : null);
+            boReloadEligibility(conv.id);
+          }).catch(function (err) {
+            showNotice(boErrorText(err));
+          }).then(function () {
+            boRefreshViews(conv.id);
+          });
+        }));
+        card.appendChild(actions);
+      }
+      box.appendChild(card);
+      return;
+    }
+    box.appendChild(el("p", "bo-note", "Not linked to a bank user."));
+    if (!bo.canStart) return;
+    box.appendChild(boSearchForm(conv, entry));
+    if (entry.searchError) {
+      var err = el("p", "field-error bo-search-error", entry.searchError);
+      err.setAttribute("role", "alert");
+      box.appendChild(err);
+    }
+    if (entry.results) {
+      var list = el("ul", "bo-results");
+      list.setAttribute("aria-label", "Bank users found");
+      if (!entry.results.length) list.appendChild(el("li", "bo-note", "No bank user matches."));
+      entry.results.forEach(function (u) {
+        var li = el("li", "bo-result");
+        li.setAttribute("data-bank-user-id", u.id);
+        var info = el("div", "bo-result-info");
+        var line = el("div", "bo-user-top");
+        line.appendChild(el("span", "bo-user-name", boUserName(u)));
+        line.appendChild(boStatusBadge(u.status));
+        info.appendChild(line);
+        info.appendChild(el("p", "bo-note", [u.id, u.user_name, u.email, u.mobile].filter(Boolean).join(" · ")));
+        li.appendChild(info);
+        li.appendChild(boButton("Link", "btn-primary", "link:" + u.id, function (e) {
+          var b = e.currentTarget;
+          setBusy(b, true, "Linking…");
+          boApi("POST", boConvPath(conv.id) + "link/", { bank_user_id: u.id }).then(function (d) {
+            boSetLink(entry, d.link || null);
+            entry.linkLoaded = true;
+            entry.results = null;
+            boReloadEligibility(conv.id);
+            boEls.panel.focus();
+          }).catch(function (err2) {
+            setBusy(b, false);
+            showNotice(boErrorText(err2));
+          }).then(function () {
+            boRefreshViews(conv.id);
+          });
+        }));
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+    }
+  }
+
+  var boSearch = null; // the search form: built once, so typing survives re-renders
+
+  function boSearchForm(conv, entry) {
+    if (!boSearch) {
+      var form = el("form", "bo-search");
+      form.setAttribute("role", "search");
+      form.noValidate = true;
+      var fieldLabel = el("label", "visually-hidden", "Search in");
+      fieldLabel.htmlFor = "bo-search-field";
+      var select = el("select", "bo-search-field");
+      select.id = "bo-search-field";
+      BO_SEARCH_FIELDS.forEach(function (f) {
+        select.appendChild(option(f[0], f[1]));
+      });
+      var qLabel = el("label", "visually-hidden", "Find the bank user");
+      qLabel.htmlFor = "bo-search-q";
+      var input = el("input", "bo-search-q");
+      input.id = "bo-search-q";
+      input.type = "search";
+      input.maxLength = 100;
+      input.placeholder = "Name, user name, phone, e-mail, ids…";
+      input.autocomplete = "off";
+      input.setAttribute("data-focus-key", "search:q");
+      select.setAttribute("data-focus-key", "search:field");
+      var go = el("button", "btn btn-ghost btn-sm", "Search");
+      go.type = "submit";
+      go.setAttribute("data-focus-key", "search:go");
+      form.appendChild(fieldLabel);
+      form.appendChild(select);
+      form.appendChild(qLabel);
+      form.appendChild(input);
+      form.appendChild(go);
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var target = boSearch.conv;
+        var en = boEntry(target, false);
+        if (!en) return;
+        var q = input.value.trim();
+        if (q.length < 2) {
+          en.searchError = "Type at least 2 characters.";
+          boRender();
+          input.focus();
+          return;
+        }
+        en.searchError = "";
+        setBusy(go, true, "Searching…");
+        var url = boConvPath(target) + "bank-users/?q=" + encodeURIComponent(q) + (select.value ? "&field=" + encodeURIComponent(select.value) : "");
+        boApi("GET", url).then(function (d) {
+          en.results = d.bank_users || [];
+        }).catch(function (err) {
+          en.results = null;
+          en.searchError = boErrorText(err);
+        }).then(function () {
+          setBusy(go, false);
+          boRefreshViews(target);
+          var first = boEls.link.querySelector(".bo-result button");
+          if (first) first.focus();
+          else input.focus();
+        });
+      });
+      boSearch = { form: form, input: input, select: select, conv: null };
+    }
+    if (boSearch.conv !== conv.id) {
+      boSearch.input.value = "";
+      boSearch.select.value = "";
+      boSearch.conv = conv.id;
+    }
+    return boSearch.form;
+  }
+
+  function boRenderConsent(conv, entry) {
+    var box = boEls.consent;
+    box.textContent = "";
+    var show = bo.canStart && !!entry && !!entry.link;
+    boEls.consentSection.hidden = !show;
+    if (!show) return;
+    var valid = entry.consents.filter(function (c) {
+      return c.valid && c.bank_user_id === entry.link.bank_user_id;
+    });
+    var others = entry.consents.filter(function (c) {
+      return !c.valid && c.bank_user_id === entry.link.bank_user_id;
+    });
+    if (!valid.length) box.appendChild(el("p", "bo-note", "No valid consent: on-behalf actions stay disabled."));
+    var list = el("ul", "bo-consents");
+    valid.forEach(function (c) {
+      var li = el("li", "bo-consent");
+      li.setAttribute("data-consent-id", c.id);
+      li.appendChild(el("p", "bo-consent-scope", c.scope && c.scope.length ? "Covers: " + c.scope.map(boTypeLabel).join(", ") : "Covers every on-behalf action"));
+      li.appendChild(el("p", "bo-consent-evidence", "\u201c" + c.evidence + "\u201d" + (c.evidence_reference ? " (" + c.evidence_reference + ")" : "")));
+      li.appendChild(el("p", "bo-note", "Recorded by " + boWho(c.recorded_by) + " " + boWhen(c.recorded_at) + " · expires " + boWhen(c.expires_at)));
+      li.appendChild(boButton("Revoke…", "btn-danger-outline", "consent:revoke:" + c.id, function () {
+        boOpenReason({ kind: "revoke", conversationId: conv.id, consentId: c.id });
+      }));
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    if (others.length) {
+      var details = el("details", "bo-history");
+      details.appendChild(el("summary", null, others.length + " earlier (revoked or expired)"));
+      var ul = el("ul", "bo-consents");
+      others.forEach(function (c) {
+        var state2 = c.revoked_at ? "Revoked by " + boWho(c.revoked_by) + " " + boWhen(c.revoked_at) + (c.revoke_reason ? ": " + c.revoke_reason : "") : "Expired " + boWhen(c.expires_at);
+        var li = el("li", "bo-consent bo-consent-old");
+        li.appendChild(el("p", "bo-consent-evidence", "\u201c" + c.evidence + "\u201d"));
+        li.appendChild(el("p", "bo-note", state2));
+        ul.appendChild(li);
+      });
+      details.appendChild(ul);
+      box.appendChild(details);
+    }
+    box.appendChild(boButton("Record consent…", "btn-ghost", "consent:record", function () {
+      boOpenConsent(conv.id);
+    }));
+  }
+
+  function boTypeLabel(name) {
+    var entry = boEntry(state.selectedId, false);
+    var types = entry && entry.types ? entry.types : [];
+    for (var i = 0; i < types.length; i++) if (types[i].name === name) return types[i].label;
+    return boHuman(name);
+  }
+
+  function boRenderActions(conv, entry) {
+    var box = boEls.actions;
+    box.textContent = "";
+    var show = bo.canStart && !!entry && !!entry.types;
+    boEls.actionsSection.hidden = !show;
+    if (!show) return;
+    var closed = conv.status === "closed";
+    if (!entry.link) {
+      // One sentence for the whole list rather than the same one under every button.
+      var unlinked = el("li", "bo-disabled-reason bo-actions-unlinked", BO_NOT_LINKED);
+      unlinked.id = "bo-actions-unlinked";
+      box.appendChild(unlinked);
+    }
+    entry.types.forEach(function (t) {
+      var li = el("li", "bo-action-item");
+      li.setAttribute("data-action", t.name);
+      var reason = t.enabled ? null : t.disabled_reason || "Not available.";
+      if (!reason && !entry.link) reason = BO_NOT_LINKED;
+      if (!reason && closed) reason = "Disabled as the conversation is closed";
+      var b = boButton(t.label, "btn-ghost bo-action", "action:" + t.name, function () {
+        if (b.getAttribute("aria-disabled") === "true") return;
+        boOpenAction(conv.id, t);
+      });
+      b.setAttribute("aria-haspopup", "dialog");
+      li.appendChild(b);
+      var hint;
+      if (reason === BO_NOT_LINKED) {
+        b.setAttribute("aria-disabled", "true");
+        b.classList.add("is-disabled");
+        b.setAttribute("aria-describedby", "bo-actions-unlinked");
+        box.appendChild(li);
+        return;
+      }
+      if (reason) {
+        b.setAttribute("aria-disabled", "true");
+        b.classList.add("is-disabled");
+        hint = el("p", "bo-disabled-reason", reason);
+      } else {
+        var bits = [t.needs_checker ? "needs a checker" : "no checker"];
+        if (t.on_behalf) bits.push("on behalf of the customer");
+        if (t.needs_confirmation) bits.push("customer confirms in the chat");
+        if (t.temporary_hours) bits.push("reverts after " + t.temporary_hours + " h");
+        hint = el("p", "bo-action-hint", bits.join(" · "));
+      }
+      hint.id = "bo-action-hint-" + t.name;
+      b.setAttribute("aria-describedby", hint.id);
+      li.appendChild(hint);
+      box.appendChild(li);
+    });
+  }
+
+  function boSortedRequests(entry) {
+    return Array.from(entry.requests.values()).sort(function (a, b) {
+      return (parseTime(b.created_at) || 0) - (parseTime(a.created_at) || 0) || b.id - a.id;
+    });
+  }
+
+  function boRequestNode(r, opts) {
+    var li = el("li", "bo-request");
+    li.setAttribute("data-request-id", r.id);
+    li.setAttribute("data-status", r.status);
+    var top = el("div", "bo-request-top");
+    top.appendChild(el("span", "bo-request-label", r.label || boHuman(r.action_type)));
+    var badge = el("span", "bo-badge bo-status", r.business_status || boHuman(r.status));
+    badge.setAttribute("data-status", r.status);
+    top.appendChild(badge);
+    li.appendChild(top);
+    if (opts && opts.context) li.appendChild(el("p", "bo-request-context", opts.context));
+    var params = boParamsText(r.params);
+    if (params) li.appendChild(el("p", "bo-note", params));
+    var meta = "Requested by " + boWho(r.maker) + " · " + boWhen(r.created_at);
+    if (r.status === "picked" && r.checker) meta += " · picked up by " + boWho(r.checker);
+    else if (r.checker && !BO_OPEN[r.status] && r.status !== "cancelled") meta += " · decided by " + boWho(r.checker);
+    if (r.status === "cancelled") meta += " · cancelled" + (r.reason ? ": " + r.reason : "");
+    if (BO_FOR_APPROVAL[r.status] && r.expires_at) meta += " · expires " + boWhen(r.expires_at);
+    li.appendChild(el("p", "bo-note", meta));
+    if (r.status === "rejected" && r.reason) li.appendChild(el("p", "bo-request-reason", "Reason: " + r.reason));
+    if (r.status === "failed" && boFailure(r)) li.appendChild(el("p", "bo-request-reason", "Back office: " + boFailure(r)));
+    return li;
+  }
+
+  function boCancelButton(r) {
+    // POST …/cancel/ may not exist on this server yet (404): say so instead of failing.
+    var key = "cancel:" + r.id;
+    return boButton(boArmed(key) ? "Confirm cancel" : "Cancel request", "btn-danger-outline bo-cancel", key, function (e) {
+      if (!boArmed(key)) {
+        boArm(key, function () {
+          boRender();
+          boRenderApprovals();
+        });
+        return;
+      }
+      boDisarm();
+      var b = e.currentTarget;
+      setBusy(b, true, "Cancelling…");
+      boApi("POST", BO_API + "requests/" + r.id + "/cancel/").then(function (d) {
+        if (d.request) boRequestUpdate(d.request, {});
+      }).catch(function (err) {
+        if ((err.status === 404 && !(err.data && err.data.request_id)) || err.status === 405) showNotice("Cancelling a request is not available on this server yet.", { kind: "warning", timeout: 8000 });
+        else showNotice(boErrorText(err));
+      }).then(function () {
+        boRefreshViews(r.conversation_id);
+      });
+    });
+  }
+
+  function boRenderRequests(conv, entry) {
+    var box = boEls.requests;
+    box.textContent = "";
+    var rows = entry ? boSortedRequests(entry) : [];
+    boEls.requestsSection.hidden = !rows.length;
+    rows.forEach(function (r) {
+      var li = boRequestNode(r);
+      if (bo.canApprove && BO_FOR_APPROVAL[r.status]) {
+        boDecisionRow(li, r);
+      } else if (boMine(r.maker) && BO_CANCELLABLE[r.status]) {
+        if (r.needs_checker && BO_FOR_APPROVAL[r.status]) li.appendChild(el("p", "bo-own", "Your request \u2014 another checker must approve"));
+        var row = el("div", "bo-row");
+        row.appendChild(boCancelButton(r));
+        li.appendChild(row);
+      }
+      var note = entry.notes.get(String(r.id));
+      if (note) li.appendChild(el("p", "bo-request-note", note));
+      box.appendChild(li);
+    });
+  }
+
+  function boRenderCases(entry) {
+    var list = boEls.cases;
+    list.textContent = "";
+    var cases = entry ? Array.from(entry.cases.values()) : [];
+    boEls.casesSection.hidden = !cases.length;
+    cases
+      .sort(function (a, b) {
+        return (parseTime(b.opened_at) || 0) - (parseTime(a.opened_at) || 0);
+      })
+      .forEach(function (c) {
+        list.appendChild(boCaseCard(c));
+      });
+  }
+
+  function boCaseCard(c) {
+    var li = el("li", "bo-case");
+    li.setAttribute("data-case-id", c.id);
+    li.setAttribute("data-state", c.state || "");
+    var top = el("div", "bo-request-top");
+    top.appendChild(el("span", "bo-request-label", (c.kind === "claim" ? "Claim" : c.kind === "inquiry" ? "Payment inquiry" : boHuman(c.kind || "case")) + (c.reference ? " " + c.reference : "")));
+    var badge = el("span", "bo-badge bo-case-state", c.state_label || boHuman(c.state || "open"));
+    badge.setAttribute("data-state", c.state || "");
+    top.appendChild(badge);
+    li.appendChild(top);
+    if (c.subject) li.appendChild(el("p", "bo-case-subject", c.subject));
+    var tasks = Array.isArray(c.tasks) ? c.tasks : [];
+    if (tasks.length) {
+      var ul = el("ul", "bo-tasks");
+      ul.setAttribute("aria-label", "Tasks");
+      tasks.forEach(function (t) {
+        var item = el("li", "bo-task");
+        item.setAttribute("data-state", t.state || "");
+        item.appendChild(el("span", "bo-task-label", t.label || boHuman(t.kind || "task")));
+        item.appendChild(el("span", "bo-task-state", boHuman(t.state || "open") + " · " + (t.assignee && t.assignee.name ? t.assignee.name : "unassigned")));
+        ul.appendChild(item);
+      });
+      li.appendChild(ul);
+    }
+    var when = "Opened " + boWhen(c.opened_at);
+    if (c.resolved_at) when += " · resolved " + boWhen(c.resolved_at);
+    else if (c.updated_at) when += " · updated " + boWhen(c.updated_at);
+    li.appendChild(el("p", "bo-note", when));
+    return li;
+  }
+
+  // --- the timeline: back-office steps between the messages ---------------------------
+  function boTimeline(conversationId) {
+    var entry = boEntry(conversationId, false);
+    if (!entry) return [];
+    var out = [];
+    entry.log.forEach(function (line, key) {
+      out.push({ key: "bl" + key, at: line.at, text: line.text, tone: "link" });
+    });
+    entry.requests.forEach(function (r) {
+      var label = "\u201c" + (r.label || boHuman(r.action_type)) + "\u201d";
+      out.push({ key: "br" + r.id + "c", at: r.created_at, text: boWho(r.maker).replace(/^you$/, "You") + " requested " + label + (r.params && boParamsText(r.params) ? " (" + boParamsText(r.params) + ")" : ""), tone: "request" });
+      if (r.decided_at) {
+        var decided = null;
+        if (r.status === "rejected") decided = (r.checker ? boWho(r.checker).replace(/^you$/, "You") + " rejected " : "Rejected: ") + label + (r.reason ? ": " + r.reason : "");
+        else if (r.status === "expired") decided = label + " expired without a decision";
+        else if (r.status === "cancelled") decided = boWho(r.maker).replace(/^you$/, "You") + " cancelled " + label + (r.reason ? ": " + r.reason : "");
+        else if (r.checker && BO_APPROVED[r.status]) decided = boWho(r.checker).replace(/^you$/, "You") + " approved " + label;
+        if (decided) out.push({ key: "br" + r.id + "d", at: r.decided_at, text: decided, tone: r.status === "rejected" || r.status === "expired" || r.status === "cancelled" ? "bad" : "request" });
+      } else if (r.status === "expired") {
+        out.push({ key: "br" + r.id + "d", at: r.expires_at, text: label + " expired without a decision", tone: "bad" });
+      }
+      if (r.finished_at && (r.status === "done" || r.status === "failed")) {
+        var note = entry.notes.get(String(r.id));
+        var text = note || (label + ": " + (r.business_status || boHuman(r.status)) + (r.status === "failed" && boFailure(r) ? " \u2014 " + boFailure(r) : ""));
+        out.push({ key: "br" + r.id + "o", at: r.finished_at, text: "Internal note: " + text, tone: r.status === "failed" ? "bad" : "done" });
+      }
+      if (r.reverted_at) {
+        var rnote = entry.notes.get(String(r.id) + ":revert");
+        out.push({ key: "br" + r.id + "r", at: r.reverted_at, text: "Internal note: " + (rnote || label + " reverted"), tone: "done" });
+      }
+    });
+    entry.cases.forEach(function (c) {
+      var name = (c.kind === "claim" ? "Claim" : "Payment inquiry") + (c.reference ? " " + c.reference : "");
+      out.push({ key: "bc" + c.id + "o", at: c.opened_at, text: name + " opened" + (c.subject ? ": " + c.subject : ""), tone: "request" });
+      if (c.updated_at && c.updated_at !== c.opened_at && !c.resolved_at) {
+        out.push({ key: "bc" + c.id + "u", at: c.updated_at, text: name + ": " + (c.state_label || boHuman(c.state || "")), tone: "request" });
+      }
+      if (c.resolved_at) out.push({ key: "bc" + c.id + "r", at: c.resolved_at, text: name + ": " + (c.state_label || "Resolved"), tone: "done" });
+    });
+    return out.filter(function (t) {
+      return parseTime(t.at) !== null;
+    });
+  }
+
+  // --- the approvals list (checkers) ---------------------------------------------------
+  function boSetApprovals(open, focusRequestId) {
+    bo.approvalsOpen = open;
+    boRenderApprovals();
+    if (open) {
+      var target = focusRequestId !== undefined ? boEls.approvalsList.querySelector('li[data-request-id="' + focusRequestId + '"] button') : null;
+      (target || boEls.approvals).focus();
+    } else {
+      boEls.approvalsOpen.focus();
+    }
+  }
+
+  function boRenderApprovals() {
+    if (!bo.canApprove) return;
+    boEls.approvalsOpen.hidden = false;
+    boEls.approvalsOpen.setAttribute("aria-expanded", bo.approvalsOpen ? "true" : "false");
+    boEls.approvals.hidden = !bo.approvalsOpen;
+    var rows = Array.from(bo.approvals.values()).sort(function (a, b) {
+      return (parseTime(a.created_at) || 0) - (parseTime(b.created_at) || 0) || a.id - b.id;
+    });
+    var waiting = rows.filter(function (r) {
+      return !boMine(r.maker) && !(r.status === "picked" && r.checker && !boMine(r.checker));
+    }).length;
+    boEls.approvalsCount.textContent = String(rows.length);
+    boEls.approvalsCount.setAttribute("data-waiting", waiting ? "true" : "false");
+    boEls.approvalsOpen.setAttribute("aria-label", "Approvals: " + rows.length + " sent for approval");
+    boEls.approvalsOpen.title = rows.length + " request" + (rows.length === 1 ? "" : "s") + " sent for approval, " + waiting + " for you (Alt+A)";
+    boEls.approvalsEmpty.hidden = rows.length > 0;
+    boEls.approvalsEmpty.textContent = bo.approvalsError || "Nothing waits for approval.";
+    if (bo.approvalsError) boEls.approvalsEmpty.hidden = false;
+    boKeepFocus(boEls.approvalsList, function () {
+      boEls.approvalsList.textContent = "";
+      rows.forEach(function (r) {
+        boEls.approvalsList.appendChild(boApprovalNode(r));
+      });
+    });
+  }
+
+  function boApprovalNode(r) {
+    var conv = state.convs.get(r.conversation_id);
+    var context = (conv && conv.customer && conv.customer.name ? conv.customer.name + " · " : "") + "bank user " + r.bank_user_id;
+    var li = boRequestNode(r, { context: context });
+    li.classList.add("approval");
+    var row = boDecisionRow(li, r);
+    if (conv) {
+      row.appendChild(boButton("Open conversation", "btn-ghost bo-open", "open:" + r.id, function () {
+        // The drawer would cover the conversation's panel, where the same decision waits.
+        bo.approvalsOpen = false;
+        boRenderApprovals();
+        select(r.conversation_id);
+      }));
+    }
+    return li;
+  }
+
+  function boDecisionRow(li, r) {
+    // What this user may do with a request sent for approval; the server decides again.
+    var row = el("div", "bo-row");
+    var heldByOther = r.status === "picked" && r.checker && !boMine(r.checker);
+    if (boMine(r.maker)) {
+      li.appendChild(el("p", "bo-own", "Your request \u2014 another checker must approve"));
+      if (BO_CANCELLABLE[r.status]) row.appendChild(boCancelButton(r));
+    } else if (heldByOther) {
+      li.appendChild(el("p", "bo-held", "Picked up by " + boWho(r.checker) + "."));
+    } else {
+      if (r.status === "pending") {
+        row.appendChild(boButton("Pick up", "btn-ghost bo-pick", "pick:" + r.id, function (e) {
+          boDecide(e.currentTarget, r, "pick", "Picking up…");
+        }));
+      }
+      row.appendChild(boButton("Approve", "btn-primary bo-approve", "approve:" + r.id, function (e) {
+        boDecide(e.currentTarget, r, "approve", "Approving…");
+      }));
+      row.appendChild(boButton("Reject…", "btn-danger-outline bo-reject", "reject:" + r.id, function () {
+        boOpenReason({ kind: "reject", request: r });
+      }));
+      if (r.status === "picked") {
+        row.appendChild(boButton("Release", "btn-ghost bo-release", "release:" + r.id, function (e) {
+          boDecide(e.currentTarget, r, "release", "Releasing…");
+        }));
+      }
+    }
+    li.appendChild(row);
+    return row;
+  }
+
+  function boDecide(button, r, verb, busyText) {
+    setBusy(button, true, busyText);
+    boApi("POST", BO_API + "requests/" + r.id + "/" + verb + "/")
+      .then(function (d) {
+        if (d.request) boRequestUpdate(d.request, {});
+        if (verb === "approve" && d.request) {
+          var r2 = d.request;
+          var text = r2.status === "approved" || r2.status === "executing"
+            ? "Approved: " + r2.label + " \u2014 the back office is being called."
+            : r2.label + ": " + r2.business_status;
+          showNotice(text, { kind: r2.status === "failed" ? "warning" : "info", timeout: 6000 });
+        }
+      })
+      .catch(function (err) {
+        showNotice(boErrorText(err));
+        // The list may be out of date (someone else decided): read it again.
+        boLoadApprovals();
+      })
+      .then(function () {
+        boRefreshViews(r.conversation_id);
+      });
+  }
+
+  // --- dialogs -------------------------------------------------------------------------
+  function boFieldError(node, text) {
+    var field = node.closest(".field");
+    var box = field ? field.querySelector(".field-error") : null;
+    node.setAttribute("aria-invalid", text ? "true" : "false");
+    if (box) {
+      box.textContent = text || "";
+      box.hidden = !text;
+    }
+  }
+
+  function boClearErrors(form, box) {
+    form.querySelectorAll(".field-error").forEach(function (p) {
+      p.hidden = true;
+      p.textContent = "";
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (n) {
+      n.removeAttribute("aria-invalid");
+    });
+    hideDialogError(box);
+  }
+
+  function boParamHint(p) {
+    var parts = [];
+    if (p.type === "integer") {
+      parts.push("Whole number");
+      if (p.minimum !== null && p.minimum !== undefined && p.maximum !== null && p.maximum !== undefined) parts.push("from " + boNumber(p.minimum) + " to " + boNumber(p.maximum));
+      else if (p.maximum !== null && p.maximum !== undefined) parts.push("at most " + boNumber(p.maximum));
+      else if (p.minimum !== null && p.minimum !== undefined) parts.push("at least " + boNumber(p.minimum));
+    } else if (p.type === "decimal") {
+      parts.push("Amount above 0, up to 2 decimals" + (p.maximum !== null && p.maximum !== undefined ? ", at most " + boNumber(Number(p.maximum)) : ""));
+    } else if (p.type === "string" && !p.choices && p.max_length) {
+      parts.push("Up to " + boNumber(p.max_length) + " characters");
+    }
+    return parts.join(" ");
+  }
+
+  function boOpenAction(conversationId, t) {
+    var entry = boEntry(conversationId, false);
+    bo.actionFor = { conversationId: conversationId, type: t };
+    boEls.actionTitle.textContent = t.label;
+    var user = entry && entry.link ? (boUserName(entry.link.bank_user) || entry.link.bank_user_id) + " (" + entry.link.bank_user_id + ")" : "the linked bank user";
+    var lead = "For " + user + ". ";
+    if (t.needs_confirmation) lead += "The customer first confirms it with a code in the chat. ";
+    lead += t.needs_checker ? "It is saved as \u201c" + (t.pending_status || "pending") + "\u201d and another checker must approve it before the back office is called." : "It runs at once: no checker is needed.";
+    boEls.actionLead.textContent = lead;
+    boEls.actionSubmit.textContent = t.needs_checker ? "Send for approval" : "Run now";
+    boClearErrors(boEls.actionForm, boEls.actionError);
+    var fields = boEls.actionFields;
+    fields.textContent = "";
+    var first = null;
+    (t.params || []).forEach(function (p) {
+      var id = "bo-p-" + p.name;
+      var wrap = el("div", p.type === "boolean" ? "field field-check" : "field");
+      wrap.setAttribute("data-param", p.name);
+      var label = el("label", null, p.label || boHuman(p.name));
+      label.htmlFor = id;
+      if (!p.required && p.type !== "boolean") label.appendChild(el("span", "optional", " (optional)"));
+      var control;
+      if (p.choices && p.choices.length) {
+        control = el("select");
+        control.appendChild(option("", p.required ? "Choose…" : "\u2014"));
+        p.choices.forEach(function (c) {
+          control.appendChild(option(c, boHuman(c)));
+        });
+      } else if (p.type === "boolean") {
+        control = el("input");
+        control.type = "checkbox";
+      } else if (p.type === "string" && p.max_length && p.max_length > 200) {
+        control = el("textarea");
+        control.rows = 2;
+        control.maxLength = p.max_length;
+      } else {
+        control = el("input");
+        control.type = "text";
+        if (p.type === "integer") {
+          control.inputMode = "numeric";
+          control.pattern = "-?[0-9]*";
+        } else if (p.type === "decimal") {
+          control.inputMode = "decimal";
+        } else if (p.max_length) {
+          control.maxLength = p.max_length;
+        }
+        control.autocomplete = "off";
+      }
+      control.id = id;
+      control.name = p.name;
+      if (p.required) control.setAttribute("aria-required", "true");
+      var hintText = boParamHint(p);
+      var described = [];
+      if (p.type === "boolean") {
+        wrap.appendChild(control);
+        wrap.appendChild(label);
+      } else {
+        wrap.appendChild(label);
+        wrap.appendChild(control);
+      }
+      if (hintText) {
+        var hint = el("p", "field-hint", hintText);
+        hint.id = id + "-hint";
+        described.push(hint.id);
+        wrap.appendChild(hint);
+      }
+      var error = el("p", "field-error");
+      error.id = id + "-error";
+      error.hidden = true;
+      described.push(error.id);
+      wrap.appendChild(error);
+      control.setAttribute("aria-describedby", described.join(" "));
+      control.addEventListener("input", function () {
+        boFieldError(control, "");
+      });
+      fields.appendChild(wrap);
+      if (!first) first = control;
+    });
+    if (!(t.params || []).length) fields.appendChild(el("p", "bo-note", "No details needed."));
+    setBusy(boEls.actionSubmit, false);
+    openModal(boEls.actionDialog, first || boEls.actionSubmit);
+  }
+
+  function boCollectParams(t) {
+    var params = {};
+    var problems = [];
+    (t.params || []).forEach(function (p) {
+      var control = $("bo-p-" + p.name);
+      if (!control) return;
+      var problem = "";
+      if (p.type === "boolean") {
+        if (control.checked || p.required) params[p.name] = !!control.checked;
+        return;
+      }
+      var raw = control.value.trim();
+      if (!raw) {
+        if (p.required) problem = "Required.";
+      } else if (p.type === "integer") {
+        if (!/^-?\d+$/.test(raw)) problem = "Enter a whole number.";
+        else {
+          var n = Number(raw);
+          if (p.minimum !== null && p.minimum !== undefined && n < p.minimum) problem = "At least " + boNumber(p.minimum) + ".";
+          else if (p.maximum !== null && p.maximum !== undefined && n > p.maximum) problem = "At most " + boNumber(p.maximum) + " (the bank's maximum).";
+          else params[p.name] = n;
+        }
+      } else if (p.type === "decimal") {
+        if (!/^\d+(\.\d{1,2})?$/.test(raw.replace(",", "."))) problem = "Enter an amount like 12.50.";
+        else params[p.name] = raw.replace(",", ".");
+      } else if (p.max_length && raw.length > p.max_length) {
+        problem = "At most " + boNumber(p.max_length) + " characters.";
+      } else {
+        params[p.name] = raw;
+      }
+      if (problem) problems.push({ control: control, text: problem });
+    });
+    return { params: params, problems: problems };
+  }
+
+  function boServerFieldError(err, form, box, prefix) {
+    // The server names the field (`params.daily_transfer`, `evidence`…): show it there.
+    var field = err.data && err.data.field ? String(err.data.field) : "";
+    var name = prefix && field.indexOf(prefix) === 0 ? field.slice(prefix.length) : field;
+    var control = name ? form.querySelector('[name="' + CSS.escape(name) + '"]') : null;
+    if (control) {
+      boFieldError(control, boErrorText(err));
+      control.focus();
+      return;
+    }
+    showDialogError(box, boErrorText(err));
+  }
+
+  boEls.actionForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var job = bo.actionFor;
+    if (!job) return;
+    boClearErrors(boEls.actionForm, boEls.actionError);
+    var collected = boCollectParams(job.type);
+    if (collected.problems.length) {
+      collected.problems.forEach(function (p) {
+        boFieldError(p.control, p.text);
+      });
+      collected.problems[0].control.focus();
+      return;
+    }
+    setBusy(boEls.actionSubmit, true, "Sending…");
+    boApi("POST", boConvPath(job.conversationId) + "requests/", { action_type: job.type.name, params: collected.params })
+      .then(function (d) {
+        setBusy(boEls.actionSubmit, false);
+        var r = d.request;
+        if (r) {
+          boRequestUpdate(r, {});
+          var said = r.status === "pending" ? r.business_status + " \u2014 sent for approval"
+            : r.status === "approved" || r.status === "executing" ? "being done at the back office\u2026"
+            : r.business_status;
+          showNotice(r.label + ": " + said, { kind: "info", timeout: 6000 });
+        }
+        dismissDialog(boEls.actionDialog);
+        boRefreshViews(job.conversationId);
+      })
+      .catch(function (err) {
+        setBusy(boEls.actionSubmit, false);
+        if (boEls.actionDialog.open) boServerFieldError(err, boEls.actionForm, boEls.actionError, "params.");
+        if (err.code === "action_disabled" || err.code === "consent_required") boReloadEligibility(job.conversationId);
+      });
+  });
+
+  function boOpenConsent(conversationId) {
+    var entry = boEntry(conversationId, false);
+    bo.consentFor = conversationId;
+    boClearErrors(boEls.consentForm, boEls.consentError);
+    boEls.consentEvidence.value = "";
+    boEls.consentReference.value = "";
+    boEls.consentExpiry.value = "";
+    boEls.consentEvidence.name = "evidence";
+    boEls.consentReference.name = "evidence_reference";
+    boEls.consentExpiry.name = "expires_at";
+    var scope = boEls.consentScope;
+    scope.querySelectorAll(".check").forEach(function (n) {
+      n.remove();
+    });
+    var onBehalf = (entry && entry.types ? entry.types : []).filter(function (t) {
+      return t.on_behalf;
+    });
+    scope.hidden = !onBehalf.length;
+    onBehalf.forEach(function (t) {
+      var label = el("label", "check");
+      var box = el("input");
+      box.type = "checkbox";
+      box.value = t.name;
+      box.name = "scope";
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + t.label));
+      scope.appendChild(label);
+    });
+    setBusy(boEls.consentSubmit, false);
+    openModal(boEls.consentDialog, boEls.consentEvidence);
+  }
+
+  boEls.consentForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var id = bo.consentFor;
+    if (!id) return;
+    boClearErrors(boEls.consentForm, boEls.consentError);
+    var evidence = boEls.consentEvidence.value.trim();
+    if (!evidence) {
+      boFieldError(boEls.consentEvidence, "Write what the customer agreed to and how.");
+      boEls.consentEvidence.focus();
+      return;
+    }
+    var body = { evidence: evidence };
+    var ref = boEls.consentReference.value.trim();
+    if (ref) body.evidence_reference = ref;
+    var scope = Array.from(boEls.consentScope.querySelectorAll("input:checked")).map(function (n) {
+      return n.value;
+    });
+    if (scope.length) body.scope = scope;
+    if (boEls.consentExpiry.value) {
+      var parts = boEls.consentExpiry.value.split("-").map(Number);
+      // The end of the chosen day, in the staff member's time zone.
+      body.expires_at = new Date(parts[0], parts[1] - 1, parts[2], 23, 59, 0).toISOString();
+    }
+    setBusy(boEls.consentSubmit, true, "Recording…");
+    boApi("POST", boConvPath(id) + "consents/", body)
+      .then(function (d) {
+        var entry = boEntry(id, false);
+        if (entry && d.consent) {
+          entry.consents = entry.consents.filter(function (c) {
+            return c.id !== d.consent.id;
+          });
+          entry.consents.unshift(d.consent);
+        }
+        setBusy(boEls.consentSubmit, false);
+        dismissDialog(boEls.consentDialog);
+        boReloadEligibility(id);
+        boRefreshViews(id);
+      })
+      .catch(function (err) {
+        setBusy(boEls.consentSubmit, false);
+        if (boEls.consentDialog.open) boServerFieldError(err, boEls.consentForm, boEls.consentError, "");
+      });
+  });
+
+  function boOpenReason(job) {
+    bo.reasonFor = job;
+    boClearErrors(boEls.reasonForm, boEls.reasonError);
+    boEls.reasonText.value = "";
+    boEls.reasonText.name = "reason";
+    if (job.kind === "reject") {
+      boEls.reasonTitle.textContent = "Reject \u201c" + job.request.label + "\u201d";
+      boEls.reasonLead.textContent = "Requested by " + boWho(job.request.maker) + " for bank user " + job.request.bank_user_id + ". The maker sees your reason.";
+      boEls.reasonSubmit.textContent = "Reject";
+    } else {
+      boEls.reasonTitle.textContent = "Revoke the consent";
+      boEls.reasonLead.textContent = "On-behalf actions are disabled again until a new consent is recorded. The consent is kept, with your reason.";
+      boEls.reasonSubmit.textContent = "Revoke";
+    }
+    setBusy(boEls.reasonSubmit, false);
+    openModal(boEls.reasonDialog, boEls.reasonText);
+  }
+
+  boEls.reasonForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var job = bo.reasonFor;
+    if (!job) return;
+    boClearErrors(boEls.reasonForm, boEls.reasonError);
+    var reason = boEls.reasonText.value.trim();
+    if (!reason) {
+      boFieldError(boEls.reasonText, "A reason is required.");
+      boEls.reasonText.focus();
+      return;
+    }
+    setBusy(boEls.reasonSubmit, true, "Saving…");
+    var call = job.kind === "reject"
+      ? boApi("POST", BO_API + "requests/" + job.request.id + "/reject/", { reason: reason })
+      : boApi("POST", boConvPath(job.conversationId) + "consents/" + job.consentId + "/revoke/", { reason: reason });
+    call
+      .then(function (d) {
+        setBusy(boEls.reasonSubmit, false);
+        dismissDialog(boEls.reasonDialog);
+        if (d.request) {
+          boRequestUpdate(d.request, {});
+          boRefreshViews(d.request.conversation_id);
+        }
+        if (d.consent) {
+          var entry = boEntry(job.conversationId, false);
+          if (entry) {
+            entry.consents = entry.consents.filter(function (c) {
+              return c.id !== d.consent.id;
+            });
+            entry.consents.unshift(d.consent);
+          }
+          boReloadEligibility(job.conversationId);
+          boRefreshViews(job.conversationId);
+        }
+      })
+      .catch(function (err) {
+        setBusy(boEls.reasonSubmit, false);
+        if (boEls.reasonDialog.open) boServerFieldError(err, boEls.reasonForm, boEls.reasonError, "");
+        if (job.kind === "reject") boLoadApprovals();
+      });
+  });
+
+  [boEls.actionDialog, boEls.consentDialog, boEls.reasonDialog].forEach(function (dialog) {
+    dialog.addEventListener("close", function () {
+      var opener = dialogOpener.get(dialog);
+      dialogOpener.delete(dialog);
+      if (opener && opener.isConnected && !opener.hidden && opener.offsetParent) opener.focus();
+      else if (!boEls.panel.hidden) boEls.panel.focus();
+    });
+    dialog.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest("[data-dismiss]")) dismissDialog(dialog);
+    });
+  });
+
+  boEls.toggle.addEventListener("click", function () {
+    boSetOpen(!boIsOpen(), true);
+  });
+  boEls.close.addEventListener("click", function () {
+    boSetOpen(false, true);
+  });
+  boEls.approvalsOpen.addEventListener("click", function () {
+    boSetApprovals(!bo.approvalsOpen);
+  });
+  boEls.approvalsClose.addEventListener("click", function () {
+    boSetApprovals(false);
+  });
+  // Alt+B: the back-office panel; Alt+A: the approvals list; Escape closes what has focus.
+  // Capture phase, so Escape in the panel does not also leave the conversation (narrow).
+  document.addEventListener(
+    "keydown",
+    function (e) {
+      if (document.querySelector("dialog[open]")) return;
+      if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === "b" || e.key === "B" || e.code === "KeyB")) {
+        if (!selectedConversation()) return;
+        e.preventDefault();
+        boSetOpen(!boIsOpen(), true);
+      } else if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === "a" || e.key === "A" || e.code === "KeyA")) {
+        if (!bo.canApprove) return;
+        e.preventDefault();
+        boSetApprovals(!bo.approvalsOpen);
+      } else if (e.key === "Escape") {
+        if (bo.approvalsOpen && boEls.approvals.contains(document.activeElement)) {
+          e.stopPropagation();
+          boSetApprovals(false);
+        } else if (!boEls.panel.hidden && boEls.panel.contains(document.activeElement) &&
+            !window.matchMedia(BO_WIDE_QUERY).matches) {
+          e.stopPropagation();
+          boSetOpen(false, true);
+        }
+      }
+    },
+    true
+  );
+  window.matchMedia(BO_WIDE_QUERY).addEventListener("change", function () {
+    bo.open = null; // back to the default for the new width
+    boRender();
   });
 
   // ---------------------------------------------------------------- start

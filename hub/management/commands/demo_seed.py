@@ -46,6 +46,12 @@ STAFF = [
     ("coordinator", Role.COORDINATOR, "Carla", "Coordinator"),
     ("operator1", Role.OPERATOR, "Omar", "One"),
     ("operator2", Role.OPERATOR, "Olga", "Two"),
+    # Offline in the demo, so routing keeps the seeded conversations with the operators:
+    # a contact-center maker (back-office actions) and the payment roles of seed 002.
+    ("contact", Role.CONTACT_CENTER, "Cora", "Contact"),
+    ("inquiry", Role.INQUIRY_AGENT, "Ines", "Inquiry"),
+    ("claimagent", Role.CLAIM_AGENT, "Clara", "Claims"),
+    ("payadmin", Role.PAYMENT_ADMIN, "Pablo", "Payments"),
 ]
 # (code, name, priority, menu position, keywords); follow-up is the default type.
 QUERY_TYPES = [
@@ -264,7 +270,8 @@ class Command(BaseCommand):
                 )
         self.stdout.write(
             self.style.SUCCESS(
-                "Demo seeded: admin, coordinator, operator1, operator2 (password: demo)"
+                "Demo seeded: admin, coordinator, operator1, operator2, contact, inquiry, "
+                "claimagent, payadmin (password: demo)"
             )
         )
 

@@ -27,9 +27,14 @@
   }, []);
   var DEFAULT_REPLIES = { en: "We are closed right now. We open {next_opening} and will answer you then." };
 
+  var H = window.HubStaff;
   var main = document.getElementById("hours-main");
-  if (!main) return;
-  var csrf = main.getAttribute("data-csrf") || "";
+  if (!main || !H) return;
+  H.setCsrf(main.getAttribute("data-csrf"));
+  var el = H.el;
+  var api = H.api;
+  var pad = H.pad;
+  var cssEscape = H.cssEscape;
 
   var state = {
     schedules: [], // GET /api/hours/
@@ -56,69 +61,9 @@
     return document.getElementById(id);
   }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      var value = attrs[key];
-      if (value === null || value === undefined || value === false) return;
-      if (key === "text") node.textContent = value;
-      else if (key === "className") node.className = value;
-      else if (key === "hidden") node.hidden = true;
-      else node.setAttribute(key, value === true ? "" : value);
-    });
-    (children || []).forEach(function (child) {
-      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
   function nextId(prefix) {
     uid += 1;
     return prefix + "-" + uid;
-  }
-
-  // --- the API -------------------------------------------------------------------------------
-  function api(method, url, body) {
-    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    if (method !== "GET") init.headers["X-CSRFToken"] = csrf;
-    return fetch(url, init).then(
-      function (response) {
-        if (response.status === 204) return { ok: true, status: 204, data: null };
-        return response.json().then(
-          function (data) {
-            if (response.ok) return { ok: true, status: response.status, data: data };
-            return { ok: false, status: response.status, error: normalError(response.status, data) };
-          },
-          function () {
-            return { ok: false, status: response.status, error: normalError(response.status, null) };
-          }
-        );
-      },
-      function () {
-        return {
-          ok: false,
-          status: 0,
-          error: { code: "network", message: "The hub did not answer. Check the connection and try again.", data: {} },
-        };
-      }
-    );
-  }
-
-  function normalError(status, body) {
-    if (body && typeof body.code === "string") {
-      body.data = body.data || {};
-      if (body.code === "not_authenticated") {
-        body.message = "Your session has ended. Sign in again (reload the page); your edits are still on screen.";
-      }
-      return body;
-    }
-    var message = "The hub answered with an error (HTTP " + status + "). Try again.";
-    if (status === 403) message = "The hub refused the request (HTTP 403). Reload the page and sign in again.";
-    return { code: "http_" + status, message: message, data: {} };
   }
 
   function scopeQuery(code) {
@@ -132,24 +77,10 @@
 
   // --- notices -------------------------------------------------------------------------------
   function notify(text, kind) {
-    var box = $("hours-notices");
-    var note = el("div", { className: "hours-notice notice-" + (kind || "info") }, [
-      el("span", { text: text }),
-    ]);
-    var close = el("button", { type: "button", className: "icon-btn", "aria-label": "Dismiss" }, ["×"]);
-    close.addEventListener("click", function () {
-      note.remove();
-    });
-    note.appendChild(close);
-    box.textContent = "";
-    box.appendChild(note);
+    H.noticeIn($("hours-notices"), text, kind);
   }
 
   // --- dates ----------------------------------------------------------------------------------
-  function pad(n) {
-    return (n < 10 ? "0" : "") + n;
-  }
-
   function isoDate(year, month, day) {
     var d = new Date(Date.UTC(year, month, day));
     return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
@@ -253,10 +184,6 @@
     });
     select.value = state.scope;
     preview.value = keepPreview && preview.querySelector('option[value="' + cssEscape(keepPreview) + '"]') ? keepPreview : state.scope;
-  }
-
-  function cssEscape(text) {
-    return window.CSS && CSS.escape ? CSS.escape(text) : text.replace(/["\\]/g, "\\$&");
   }
 
   function loadHours() {
@@ -1491,8 +1418,7 @@
         return t.code === wanted;
       });
       selectScope(known ? wanted : "");
-      main.setAttribute("aria-busy", "false");
-      main.setAttribute("data-ready", "true");
+      H.ready(main);
     }, showLoadError);
   }
 
