@@ -108,21 +108,31 @@
       h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  function storeGet(key) {
+  // JSON in Web Storage: this tab's session (resume id, outbox) or the browser's local
+  // storage (list preferences, alerts).  Storage full or disabled: memory still works.
+  function storageGet(area, key) {
     try {
-      var raw = window.sessionStorage.getItem(key);
+      var raw = window[area].getItem(key);
       return raw ? JSON.parse(raw) : null;
     } catch (e) {
       return null;
     }
   }
 
-  function storeSet(key, value) {
+  function storageSet(area, key, value) {
     try {
-      window.sessionStorage.setItem(key, JSON.stringify(value));
+      window[area].setItem(key, JSON.stringify(value));
     } catch (e) {
-      /* storage full or disabled: memory still works */
+      /* storage full or disabled */
     }
+  }
+
+  function storeGet(key) {
+    return storageGet("sessionStorage", key);
+  }
+
+  function storeSet(key, value) {
+    storageSet("sessionStorage", key, value);
   }
 
   function parseTime(iso) {
@@ -3368,20 +3378,11 @@
   var listPrefs = { sort: "recent", view: "all" };
 
   function localGet(key) {
-    try {
-      var raw = window.localStorage.getItem(key);
-      return raw ? JSON.parse(raw) : null;
-    } catch (e) {
-      return null;
-    }
+    return storageGet("localStorage", key);
   }
 
   function localSet(key, value) {
-    try {
-      window.localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
-      /* storage disabled: the choice lasts for this page */
-    }
+    storageSet("localStorage", key, value);
   }
 
   function fold(text) {
